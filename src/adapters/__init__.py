@@ -1,0 +1,1 @@
+"""Adapters that plug into execution_core ports."""

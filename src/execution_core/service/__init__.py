@@ -1,0 +1,1 @@
+"""The async orchestration over the ports."""

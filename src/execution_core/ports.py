@@ -231,7 +231,7 @@ class Exchange(Protocol):
         ...
 
     async def find_order(self, client_order_id: str) -> Result[OrderReport | None, ExchangeFailure]:
-        """The order with this client id among open AND closed orders, or None if it never arrived."""
+        """The order with this client id among open AND closed orders; None if it never arrived."""
         ...
 
     async def open_orders(self) -> Result[Sequence[OrderReport], ExchangeFailure]:
@@ -291,7 +291,7 @@ class Repository(Protocol):
     """The book's store. `commit` writes one unit of work in one transaction, or nothing."""
 
     async def commit(self, unit: UnitOfWork) -> None:
-        """Append the events and upsert the rows of `unit` atomically; raise if nothing was stored."""
+        """Append the events and upsert the rows of `unit` in one transaction, or raise."""
         ...
 
     async def load_open_orders(self) -> Sequence[Order]:

@@ -73,7 +73,9 @@ class Order:
     `price` is the limit price (for a protected market order, the slippage cap; for the -limit
     stop types, the limit of the order created at the trigger). `trigger_price` is the stop or
     take-profit trigger. `fills` maps exchange trade ids to fills (a persistent map: adding one is
-    O(log32 n), and a duplicate trade id is found in O(1) expected time).
+    O(log32 n), and a duplicate trade id is found in O(1) expected time). `filled_cost` is the
+    exact sum of quantity x price over the fills, `fee_quote` / `fee_base` the fees paid in each
+    currency; `0 <= filled_size <= size` always holds (checked at construction).
     """
 
     id: str
@@ -104,6 +106,14 @@ class Order:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     reason: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # The one invariant every order holds, whoever builds it: nothing executes beyond the
+        # size. Transitions refuse such a fill as `Overfill`; reaching this line is a bug.
+        if self.filled_size < ZERO or (self.filled_size > ZERO and self.filled_size > self.size):
+            raise ValueError(
+                f"order {self.id}: filled_size {self.filled_size} must be within 0..{self.size}"
+            )
 
     @property
     def remaining_size(self) -> Decimal:

@@ -307,7 +307,11 @@ class Repository(Protocol):
         ...
 
     async def load_open_positions(self) -> Sequence[Position]:
-        """Every position with a size above zero."""
+        """Every position still open."""
+        ...
+
+    async def load_position(self, position_id: str) -> Position | None:
+        """One position by id, open or closed."""
         ...
 
     async def load_fills(self, order_id: str) -> Sequence[Fill]:

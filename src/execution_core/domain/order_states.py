@@ -47,7 +47,7 @@ from execution_core.domain.events import (
     TransitionRefused,
 )
 from execution_core.domain.numbers import ZERO
-from execution_core.domain.orders import Fill, Order
+from execution_core.domain.orders import Fill, Order, plain
 from execution_core.domain.refusals import IllegalTransition, InvalidValue, Overfill, StaleFill
 
 
@@ -396,7 +396,7 @@ def apply_executed_volume(
         symbol=order.symbol,
         side=order.side,
         quantity=delta_size,
-        price=delta_cost / delta_size,
+        price=plain(delta_cost / delta_size),
         fee=fee - paid,
         fee_currency=fee_currency,
         liquidity=LiquidityRole.TAKER,

@@ -21,7 +21,7 @@ from execution_core.domain.enums import (
     OrderType,
     TimeInForce,
 )
-from execution_core.domain.numbers import ZERO
+from execution_core.domain.numbers import ONE, ZERO
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +60,18 @@ class Fill:
         if self.side is OrderSide.BUY:
             return self.quantity - base_fee
         return -(self.quantity + base_fee)
+
+
+def plain(value: Decimal) -> Decimal:
+    """`value` without a positive exponent: a quotient such as 3150.00 / 0.07000000 is 4.5E+4.
+
+    >>> plain(Decimal("3150.00") / Decimal("0.07000000"))
+    Decimal('45000')
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return value.quantize(ONE)
+    return value
 
 
 def _empty_fills() -> immutables.Map[str, Fill]:
@@ -125,7 +137,7 @@ class Order:
         """The volume-weighted average fill price, or None before the first fill."""
         if self.filled_size == ZERO:
             return None
-        return self.filled_cost / self.filled_size
+        return plain(self.filled_cost / self.filled_size)
 
     @property
     def is_protected_market(self) -> bool:

@@ -1,0 +1,6 @@
+"""Kraken spot: the pure protocol part (signing, nonces, ids, errors, wire format).
+
+Everything in `signing`, `nonce`, `ids`, `errors` and `wire` is pure: no network, no event loop,
+nothing created at import time. The aiohttp shell and the Kraken-compatible test server build on
+these functions. See docs/kraken-protocol.md.
+"""

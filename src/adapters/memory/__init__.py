@@ -1,0 +1,47 @@
+"""In-memory adapters: the paper matching engine (and, beside it, the other in-memory fakes)."""
+
+from adapters.memory.engine import PaperEngine
+from adapters.memory.engine_types import (
+    INTERMEDIATE,
+    PRO,
+    STARTER,
+    UNLIMITED,
+    AddOrderAck,
+    AmendAck,
+    AmendRequest,
+    AssetBalance,
+    CancelAck,
+    DeadMansSwitch,
+    EngineConfig,
+    EngineError,
+    ErrorCode,
+    OFlag,
+    OrderInfo,
+    OrderRequest,
+    RateTier,
+    Reason,
+    TradeInfo,
+)
+
+__all__ = [
+    "INTERMEDIATE",
+    "PRO",
+    "STARTER",
+    "UNLIMITED",
+    "AddOrderAck",
+    "AmendAck",
+    "AmendRequest",
+    "AssetBalance",
+    "CancelAck",
+    "DeadMansSwitch",
+    "EngineConfig",
+    "EngineError",
+    "ErrorCode",
+    "OFlag",
+    "OrderInfo",
+    "OrderRequest",
+    "PaperEngine",
+    "RateTier",
+    "Reason",
+    "TradeInfo",
+]

@@ -1,0 +1,1011 @@
+"""Positions: an exact, fee-aware book of what the fills did (design.md §2 "Positions").
+
+Rules (each pinned by a test):
+- `size` is the base quantity the entry fills actually moved: net of a fee charged in base
+  (a long receives `quantity - base_fee`; a short owes `quantity + base_fee`).
+- `entry_price` is the VWAP of the entry fills, weighted by that base quantity. `entry_fees` are
+  the entry fees paid in quote (a base fee valued at its fill price) still attributed to the open
+  size. With these two, P&L is exact whatever currency the fees were charged in.
+- Leverage never multiplies P&L. `pnl = sign x (price - entry) x size`; with fees it also
+  deducts the entry fees paid and the estimated exit fee `size x price x exit_fee_rate`.
+  Leverage only sets the margin, `entry x size / leverage`, and `pnl_pct = pnl / margin x 100`.
+- Realized P&L of an exit of `qty` at `exit`: `sign x (exit - entry) x qty - exit fees - entry
+  fees x qty / size`. An exit larger than the open size is refused: a position never flips.
+- Validation at construction and at every change: `entry_price > 0`, `size > 0` (0 exactly once
+  closed), `1 <= leverage <= max_leverage`, long `stop_loss < entry < take_profit`, short
+  `take_profit < entry < stop_loss`. Once a trailing stop is active, the stop may lock in profit:
+  it must then only be below the high-water mark (long) or above the low-water mark (short).
+  When a current price is known, a stop or take-profit the market has already crossed is refused.
+
+A position keeps aggregates, never fill lists: applying a fill is O(1) whatever came before.
+Duplicate fills are the order's business (`Order.fills` is keyed by trade id): a position trusts
+that each fill it is given is new.
+
+>>> long = Position("BTC/USDT", "long", "0.1", 45_000, leverage=2, entry_fees=18)
+>>> long.calculate_pnl(46_000)
+(Decimal('63.60000'), Decimal('2.826666666666666666666666667'))
+>>> long.calculate_pnl(46_000, include_fees=False)
+(Decimal('100.0'), Decimal('4.444444444444444444444444444'))
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Final, Literal, TypeAlias
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from execution_core.domain.enums import OrderSide, PositionSide
+from execution_core.domain.events import (
+    Event,
+    PositionClosed,
+    PositionIncreased,
+    PositionOpened,
+    PositionReduced,
+    StopMoved,
+    TakeProfitMoved,
+    TrailingStopActivated,
+)
+from execution_core.domain.fees import DEFAULT_EXIT_FEE_RATE, MAX_FEE_RATE
+from execution_core.domain.numbers import (
+    HUNDRED,
+    ONE,
+    ZERO,
+    DecimalLike,
+    InvalidNumber,
+    to_decimal,
+)
+from execution_core.domain.orders import Fill
+from execution_core.domain.refusals import (
+    AboveMaximum,
+    BelowMinimum,
+    InvalidValue,
+    Refusal,
+    SymbolMismatch,
+    WrongSideOfPrice,
+)
+from execution_core.domain.trailing import TrailingStop, trail_stop
+
+DEFAULT_MAX_LEVERAGE: Final = Decimal(5)
+"""The system's leverage ceiling (design.md §2)."""
+
+
+class InvalidPosition(ValueError):
+    """Constructing a `Position` that breaks a rule; `refusal` is the structured reason.
+
+    Use `Position.create` to get the same refusal as a `Failure` instead of an exception.
+    """
+
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+        self.field = refusal.field
+        super().__init__(refusal.message)
+
+
+class Unchanged(enum.Enum):
+    """The type of `UNCHANGED`: "leave this level as it is" in `Position.modify`."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
+Keep: TypeAlias = Literal[Unchanged.UNCHANGED]
+
+
+# --------------------------------------------------------------------------- converters
+# One named function per field so that a refused number names its field (the mypy attrs plugin
+# does not follow converter factories).
+def _side(value: PositionSide | str) -> PositionSide:
+    return PositionSide(value)
+
+
+def _size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="size")
+
+
+def _entry_price(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="entry_price")
+
+
+def _leverage(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="leverage")
+
+
+def _max_leverage(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="max_leverage")
+
+
+def _stop_loss(value: DecimalLike | None) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="stop_loss")
+
+
+def _take_profit(value: DecimalLike | None) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="take_profit")
+
+
+def _entry_fees(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="entry_fees")
+
+
+def _realized_pnl(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="realized_pnl")
+
+
+def _exit_fee_rate(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="exit_fee_rate")
+
+
+def _exited_quantity(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="exited_quantity")
+
+
+def _exit_value(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="exit_value")
+
+
+# --------------------------------------------------------------------------- the position
+@attrs.frozen
+class Position:
+    """An open (or closed) position: size, VWAP entry, protective levels and fee-aware P&L.
+
+    Numbers accept `Decimal | int | str | float` (floats through `str`); `side` accepts
+    `PositionSide` or "long"/"short". Breaking a rule raises `InvalidPosition` naming the field.
+
+    >>> Position("BTC/USDT", "long", "0.1", 0)
+    Traceback (most recent call last):
+    ...
+    execution_core.domain.positions.InvalidPosition: BTC/USDT: entry_price must be > 0 (got 0)
+    """
+
+    symbol: str
+    side: PositionSide = attrs.field(converter=_side)
+    size: Decimal = attrs.field(converter=_size)
+    """Open base quantity (0 once closed)."""
+    entry_price: Decimal = attrs.field(converter=_entry_price)
+    """VWAP of the entry fills, weighted by the base quantity each one moved."""
+    id: str = attrs.field(default="", kw_only=True)
+    leverage: Decimal = attrs.field(default=ONE, converter=_leverage, kw_only=True)
+    stop_loss: Decimal | None = attrs.field(default=None, converter=_stop_loss, kw_only=True)
+    take_profit: Decimal | None = attrs.field(default=None, converter=_take_profit, kw_only=True)
+    entry_fees: Decimal = attrs.field(default=ZERO, converter=_entry_fees, kw_only=True)
+    """Entry fees paid (in quote) that belong to the open size; a partial exit takes its share."""
+    realized_pnl: Decimal = attrs.field(default=ZERO, converter=_realized_pnl, kw_only=True)
+    """P&L realized by the exits so far, net of their fees and of the entry fees they took."""
+    exit_fee_rate: Decimal = attrs.field(
+        default=DEFAULT_EXIT_FEE_RATE, converter=_exit_fee_rate, kw_only=True
+    )
+    """The rate of the estimated exit fee in `calculate_pnl` (taker by default)."""
+    max_leverage: Decimal = attrs.field(
+        default=DEFAULT_MAX_LEVERAGE, converter=_max_leverage, kw_only=True
+    )
+    trailing: TrailingStop | None = attrs.field(default=None, kw_only=True)
+    """Opt-in trailing stop (configuration and state); None: the stop never trails."""
+    exited_quantity: Decimal = attrs.field(default=ZERO, converter=_exited_quantity, kw_only=True)
+    """Base quantity the exits took out; entries - exits = size."""
+    exit_value: Decimal = attrs.field(default=ZERO, converter=_exit_value, kw_only=True)
+    """Sum of quantity x price over the exits (their VWAP is `exit_value / exited_quantity`)."""
+    opened_at: datetime | None = attrs.field(default=None, kw_only=True)
+    closed_at: datetime | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        refusal = _refusal(
+            self.symbol,
+            self.side,
+            self.size,
+            self.entry_price,
+            leverage=self.leverage,
+            max_leverage=self.max_leverage,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+            trailing=self.trailing,
+            entry_fees=self.entry_fees,
+            exit_fee_rate=self.exit_fee_rate,
+            closed=self.closed_at is not None,
+        )
+        if refusal is not None:
+            raise InvalidPosition(refusal)
+        if self.exited_quantity < ZERO or self.exit_value < ZERO:
+            raise InvalidPosition(
+                InvalidValue(
+                    symbol=self.symbol,
+                    field="exited_quantity",
+                    actual=min(self.exited_quantity, self.exit_value),
+                    reason="must be >= 0",
+                )
+            )
+
+    # ----------------------------------------------------------------------- constructors
+    @classmethod
+    def create(
+        cls,
+        symbol: str,
+        side: PositionSide | str,
+        size: DecimalLike,
+        entry_price: DecimalLike,
+        *,
+        id: str = "",  # noqa: A002 - the position's id, as on the class
+        leverage: DecimalLike = ONE,
+        stop_loss: DecimalLike | None = None,
+        take_profit: DecimalLike | None = None,
+        entry_fees: DecimalLike = ZERO,
+        exit_fee_rate: DecimalLike = DEFAULT_EXIT_FEE_RATE,
+        max_leverage: DecimalLike = DEFAULT_MAX_LEVERAGE,
+        trailing: TrailingStop | None = None,
+        opened_at: datetime | None = None,
+        current_price: DecimalLike | None = None,
+    ) -> Result[Position, Refusal]:
+        """A new open position, or the refusal naming the field that breaks a rule.
+
+        With `current_price`, a stop or take-profit the market has already crossed is refused.
+
+        >>> Position.create("BTC/USDT", "long", 1, 45_000, leverage=6).failure().message
+        'BTC/USDT: leverage 6 is above the maximum 5'
+        >>> Position.create("BTC/USDT", "long", 1, 45_000, stop_loss=45_500).failure().message
+        'BTC/USDT: stop_loss 45500 must be below the entry price 45000'
+        """
+        try:
+            position_side = PositionSide(side)
+        except ValueError:
+            return Failure(
+                InvalidValue(
+                    symbol=symbol, field="side", actual=str(side), reason="must be long or short"
+                )
+            )
+        try:
+            values = {
+                "size": to_decimal(size, field="size"),
+                "entry_price": to_decimal(entry_price, field="entry_price"),
+                "leverage": to_decimal(leverage, field="leverage"),
+                "entry_fees": to_decimal(entry_fees, field="entry_fees"),
+                "exit_fee_rate": to_decimal(exit_fee_rate, field="exit_fee_rate"),
+                "max_leverage": to_decimal(max_leverage, field="max_leverage"),
+            }
+            stop = None if stop_loss is None else to_decimal(stop_loss, field="stop_loss")
+            target = None if take_profit is None else to_decimal(take_profit, field="take_profit")
+            price = (
+                None if current_price is None else to_decimal(current_price, field="current_price")
+            )
+        except InvalidNumber as error:
+            return Failure(_invalid_number(symbol, error))
+        refusal = _refusal(
+            symbol,
+            position_side,
+            values["size"],
+            values["entry_price"],
+            leverage=values["leverage"],
+            max_leverage=values["max_leverage"],
+            stop_loss=stop,
+            take_profit=target,
+            trailing=trailing,
+            entry_fees=values["entry_fees"],
+            exit_fee_rate=values["exit_fee_rate"],
+            closed=False,
+        )
+        if refusal is None and price is not None:
+            refusal = _crossed_refusal(symbol, position_side, price, stop, target)
+        if refusal is not None:
+            return Failure(refusal)
+        return Success(
+            cls(
+                symbol,
+                position_side,
+                values["size"],
+                values["entry_price"],
+                id=id,
+                leverage=values["leverage"],
+                stop_loss=stop,
+                take_profit=target,
+                entry_fees=values["entry_fees"],
+                exit_fee_rate=values["exit_fee_rate"],
+                max_leverage=values["max_leverage"],
+                trailing=trailing,
+                opened_at=opened_at,
+            )
+        )
+
+    @classmethod
+    def open_from_fills(
+        cls,
+        fills: Iterable[Fill],
+        *,
+        id: str,  # noqa: A002 - the position's id, as on the class
+        leverage: DecimalLike = ONE,
+        stop_loss: DecimalLike | None = None,
+        take_profit: DecimalLike | None = None,
+        exit_fee_rate: DecimalLike = DEFAULT_EXIT_FEE_RATE,
+        max_leverage: DecimalLike = DEFAULT_MAX_LEVERAGE,
+        trailing: TrailingStop | None = None,
+    ) -> Result[PositionChange, Refusal]:
+        """Open a position from its entry fills (all one symbol, all one side).
+
+        Size is the base the fills moved (net of base fees), entry price their VWAP, entry fees
+        their fees in quote. The side follows the fills: buys open a long, sells a short.
+        `opened_at` is the first fill's timestamp; the `PositionOpened` event is at the last's.
+        """
+        items = tuple(fills)
+        if not items:
+            return Failure(
+                InvalidValue(symbol="", field="fills", actual="0", reason="needs at least one fill")
+            )
+        first = items[0]
+        symbol = first.symbol
+        size = ZERO
+        cost = ZERO
+        fees = ZERO
+        for fill in items:
+            problem = _fill_refusal(symbol, first.side, fill)
+            if problem is not None:
+                return Failure(problem)
+            moved = _entry_base(fill)
+            if moved <= ZERO:
+                return Failure(_fee_exceeds_quantity(fill))
+            size += moved
+            cost += moved * fill.price
+            fees += fill.fee_in_quote
+        return cls.create(
+            symbol,
+            first.side.position_side,
+            size,
+            cost / size,
+            id=id,
+            leverage=leverage,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            entry_fees=fees,
+            exit_fee_rate=exit_fee_rate,
+            max_leverage=max_leverage,
+            trailing=trailing,
+            opened_at=first.timestamp,
+        ).map(_Opened(items[-1].timestamp))
+
+    # ----------------------------------------------------------------------- views
+    @property
+    def is_open(self) -> bool:
+        """Whether the position still holds a size."""
+        return self.closed_at is None
+
+    @property
+    def sign(self) -> Decimal:
+        """+1 for a long, -1 for a short."""
+        return self.side.sign
+
+    @property
+    def entered_quantity(self) -> Decimal:
+        """Base quantity the entries brought in (open size + what the exits took)."""
+        return self.size + self.exited_quantity
+
+    @property
+    def cost_basis(self) -> Decimal:
+        """Entry price x size: the open exposure valued at entry, in quote."""
+        return self.entry_price * self.size
+
+    @property
+    def margin(self) -> Decimal:
+        """The margin the open size ties up: `entry x size / leverage`."""
+        return self.entry_price * self.size / self.leverage
+
+    @property
+    def average_exit_price(self) -> Decimal | None:
+        """VWAP of the exits so far, or None before the first exit."""
+        if self.exited_quantity == ZERO:
+            return None
+        return self.exit_value / self.exited_quantity
+
+    def notional_at(self, price: DecimalLike) -> Decimal:
+        """The exposure at a price: `size x price`, in quote (0 once closed).
+
+        >>> Position("BTC/USDT", "long", "0.07", 45_000).notional_at(46_000)
+        Decimal('3220.00')
+        """
+        return self.size * to_decimal(price, field="price")
+
+    def estimated_exit_fee(self, price: DecimalLike) -> Decimal:
+        """What closing the open size at `price` would cost: `size x price x exit_fee_rate`."""
+        return self.size * to_decimal(price, field="price") * self.exit_fee_rate
+
+    def calculate_pnl(
+        self,
+        current_price: DecimalLike,
+        include_fees: bool = True,  # noqa: FBT001, FBT002 - design.md spells this signature
+    ) -> tuple[Decimal, Decimal]:
+        """Unrealized P&L in quote and as a percent of the margin. Leverage never multiplies it.
+
+        `pnl = sign x (price - entry) x size`; `include_fees` deducts the entry fees paid and the
+        estimated exit fee. `pnl_pct = pnl / (entry x size / leverage) x 100`. A closed position
+        has none: `(0, 0)`.
+
+        >>> short = Position("BTC/USDT", "short", 1, 45_000, leverage=5, exit_fee_rate=0)
+        >>> short.calculate_pnl(44_100)
+        (Decimal('900'), Decimal('10.0'))
+        """
+        if self.size == ZERO:
+            return ZERO, ZERO
+        price = to_decimal(current_price, field="current_price")
+        pnl = self.side.sign * (price - self.entry_price) * self.size
+        if include_fees:
+            pnl -= self.entry_fees + self.size * price * self.exit_fee_rate
+        margin = self.entry_price * self.size / self.leverage
+        return pnl, pnl / margin * HUNDRED
+
+    # ----------------------------------------------------------------------- fills and exits
+    def apply_fill(self, fill: Fill, *, reason: str = "exit") -> Result[PositionChange, Refusal]:
+        """Apply one fill: an entry-side fill increases the position, an exit-side one reduces it.
+
+        O(1): the position keeps aggregates only. An exit larger than the open size is refused
+        (`AboveMaximum` on `quantity`); the position never flips. `reason` is recorded on the
+        `PositionClosed` event if this fill closes the position.
+        """
+        if fill.symbol != self.symbol:
+            return Failure(
+                SymbolMismatch(symbol=self.symbol, limit=self.symbol, actual=fill.symbol)
+            )
+        if self.closed_at is not None:
+            return Failure(_closed(self))
+        if fill.quantity <= ZERO or fill.price <= ZERO or fill.fee < ZERO:
+            return Failure(_bad_fill(self.symbol, fill))
+        if fill.side is self.side.entry_side:
+            return self._increase(fill)
+        return self._reduce(
+            _entry_base(fill),
+            fill.price,
+            fill.fee_in_quote,
+            fill.timestamp,
+            reason,
+        )
+
+    def reduce(
+        self,
+        quantity: DecimalLike,
+        price: DecimalLike,
+        *,
+        at: datetime,
+        fee: DecimalLike | None = None,
+        reason: str = "exit",
+    ) -> Result[PositionChange, Refusal]:
+        """Exit `quantity` at `price`; `fee` is the exit fee in quote (default: the estimate).
+
+        Realized: `sign x (price - entry) x quantity - fee - entry_fees x quantity / size`.
+
+        >>> from datetime import UTC, datetime
+        >>> p = Position("BTC/USDT", "long", "0.2", 45_000, entry_fees=36)
+        >>> now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+        >>> change = p.reduce("0.1", 46_000, fee="18.4", at=now).unwrap()
+        >>> change.realized_pnl, change.position.size, change.position.entry_fees
+        (Decimal('63.6'), Decimal('0.1'), Decimal('18'))
+        """
+        try:
+            qty = to_decimal(quantity, field="quantity")
+            px = to_decimal(price, field="price")
+            exit_fee = (
+                qty * px * self.exit_fee_rate if fee is None else to_decimal(fee, field="fee")
+            )
+        except InvalidNumber as error:
+            return Failure(_invalid_number(self.symbol, error))
+        if self.closed_at is not None:
+            return Failure(_closed(self))
+        if px <= ZERO:
+            return Failure(
+                InvalidValue(symbol=self.symbol, field="price", actual=px, reason="must be > 0")
+            )
+        if exit_fee < ZERO:
+            return Failure(
+                InvalidValue(
+                    symbol=self.symbol, field="fee", actual=exit_fee, reason="must be >= 0"
+                )
+            )
+        return self._reduce(qty, px, exit_fee, at, reason)
+
+    def close(
+        self,
+        price: DecimalLike,
+        *,
+        at: datetime,
+        fee: DecimalLike | None = None,
+        reason: str = "exit",
+    ) -> Result[PositionChange, Refusal]:
+        """Exit the whole open size at `price` (see `reduce`)."""
+        return self.reduce(self.size, price, at=at, fee=fee, reason=reason)
+
+    def _increase(self, fill: Fill) -> Result[PositionChange, Refusal]:
+        moved = _entry_base(fill)
+        if moved <= ZERO:
+            return Failure(_fee_exceeds_quantity(fill))
+        size = self.size + moved
+        entry = (self.entry_price * self.size + moved * fill.price) / size
+        refusal = _level_refusal(
+            self.symbol,
+            self.side,
+            entry_price=entry,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+            trailing=self.trailing,
+        )
+        if refusal is not None:
+            return Failure(refusal)
+        position = _derived(
+            self,
+            size,
+            entry,
+            self.entry_fees + fill.fee_in_quote,
+            self.realized_pnl,
+            self.exited_quantity,
+            self.exit_value,
+            None,
+        )
+        event = PositionIncreased(
+            position_id=self.id,
+            quantity=moved,
+            price=fill.price,
+            size=size,
+            entry_price=entry,
+            at=fill.timestamp,
+        )
+        return Success(PositionChange(position=position, events=(event,)))
+
+    def _reduce(
+        self, qty: Decimal, price: Decimal, exit_fee: Decimal, at: datetime, reason: str
+    ) -> Result[PositionChange, Refusal]:
+        if qty <= ZERO:
+            return Failure(
+                InvalidValue(symbol=self.symbol, field="quantity", actual=qty, reason="must be > 0")
+            )
+        if qty > self.size:
+            return Failure(
+                AboveMaximum(symbol=self.symbol, field="quantity", limit=self.size, actual=qty)
+            )
+        closing = qty == self.size
+        fee_share = self.entry_fees if closing else self.entry_fees * qty / self.size
+        realized = self.side.sign * (price - self.entry_price) * qty - exit_fee - fee_share
+        size = self.size - qty
+        exited = self.exited_quantity + qty
+        exit_value = self.exit_value + qty * price
+        total = self.realized_pnl + realized
+        position = _derived(
+            self,
+            size,
+            self.entry_price,
+            self.entry_fees - fee_share,
+            total,
+            exited,
+            exit_value,
+            at if closing else None,
+        )
+        reduced = PositionReduced(
+            position_id=self.id, quantity=qty, price=price, size=size, realized_pnl=realized, at=at
+        )
+        if not closing:
+            return Success(
+                PositionChange(position=position, realized_pnl=realized, events=(reduced,))
+            )
+        closed = PositionClosed(
+            position_id=self.id,
+            exit_price=exit_value / exited,
+            realized_pnl=total,
+            reason=reason,
+            at=at,
+        )
+        return Success(
+            PositionChange(position=position, realized_pnl=realized, events=(reduced, closed))
+        )
+
+    # ----------------------------------------------------------------------- levels
+    def modify(
+        self,
+        *,
+        stop_loss: DecimalLike | Keep | None = UNCHANGED,
+        take_profit: DecimalLike | Keep | None = UNCHANGED,
+        trailing: TrailingStop | Keep | None = UNCHANGED,
+        current_price: DecimalLike | None = None,
+    ) -> Result[Position, Refusal]:
+        """Change the stop-loss, take-profit or trailing configuration, validated as at creation.
+
+        None removes a level; `UNCHANGED` (the default) keeps it. With `current_price`, a new
+        stop or take-profit the market has already crossed is refused (it would fire at once).
+
+        >>> p = Position("BTC/USDT", "long", 1, 45_000, stop_loss=44_000)
+        >>> p.modify(stop_loss=44_500, current_price=44_400).failure().message
+        'BTC/USDT: stop_loss 44500 must be below the current price 44400'
+        >>> p.modify(stop_loss=44_500, current_price=44_600).unwrap().stop_loss
+        Decimal('44500')
+        """
+        if self.closed_at is not None:
+            return Failure(_closed(self))
+        try:
+            stop = (
+                self.stop_loss
+                if stop_loss is UNCHANGED
+                else None
+                if stop_loss is None
+                else to_decimal(stop_loss, field="stop_loss")
+            )
+            target = (
+                self.take_profit
+                if take_profit is UNCHANGED
+                else None
+                if take_profit is None
+                else to_decimal(take_profit, field="take_profit")
+            )
+            price = (
+                None if current_price is None else to_decimal(current_price, field="current_price")
+            )
+        except InvalidNumber as error:
+            return Failure(_invalid_number(self.symbol, error))
+        trail = self.trailing if trailing is UNCHANGED else trailing
+        refusal = _level_refusal(
+            self.symbol,
+            self.side,
+            entry_price=self.entry_price,
+            stop_loss=stop,
+            take_profit=target,
+            trailing=trail,
+        )
+        if refusal is None and price is not None:
+            refusal = _crossed_refusal(
+                self.symbol,
+                self.side,
+                price,
+                None if stop_loss is UNCHANGED else stop,
+                None if take_profit is UNCHANGED else target,
+            )
+        if refusal is not None:
+            return Failure(refusal)
+        return Success(attrs.evolve(self, stop_loss=stop, take_profit=target, trailing=trail))
+
+    def modify_with_events(
+        self,
+        *,
+        at: datetime,
+        stop_loss: DecimalLike | Keep | None = UNCHANGED,
+        take_profit: DecimalLike | Keep | None = UNCHANGED,
+        trailing: TrailingStop | Keep | None = UNCHANGED,
+        current_price: DecimalLike | None = None,
+        reason: str = "manual",
+    ) -> Result[PositionChange, Refusal]:
+        """`modify`, plus a `StopMoved` / `TakeProfitMoved` event for each level that changed."""
+        return self.modify(
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            trailing=trailing,
+            current_price=current_price,
+        ).map(lambda new: _level_events(self, new, at, reason))
+
+    # ----------------------------------------------------------------------- trailing
+    def trail(self, price: DecimalLike, *, tick_size: Decimal | None = None) -> Position:
+        """Move a trailing stop for an observed price; it only ever tightens.
+
+        A position without a trailing configuration, or closed, is returned unchanged.
+
+        >>> p = Position("BTC/USDT", "long", 1, 45_000, stop_loss=44_500,
+        ...              trailing=TrailingStop(activation_pct=1, distance_pct="1.5"))
+        >>> p.trail(45_450).stop_loss
+        Decimal('44768.250')
+        """
+        return self.trail_with_events(price, at=None, tick_size=tick_size).position
+
+    def trail_with_events(
+        self, price: DecimalLike, *, at: datetime | None, tick_size: Decimal | None = None
+    ) -> PositionChange:
+        """`trail`, plus `TrailingStopActivated` and `StopMoved` (reason "trailing") events.
+
+        With `at=None` no events are produced (that is what `trail` uses).
+        """
+        trailing = self.trailing
+        if trailing is None or self.closed_at is not None:
+            return PositionChange(position=self)
+        observed = to_decimal(price, field="price")
+        step = trail_stop(
+            self.side, self.entry_price, self.stop_loss, trailing, observed, tick_size=tick_size
+        )
+        if step.trailing is trailing:
+            return PositionChange(position=self)
+        position = attrs.evolve(self, stop_loss=step.stop, trailing=step.trailing)
+        events: list[Event] = []
+        if at is not None:
+            if step.activated:
+                events.append(TrailingStopActivated(position_id=self.id, price=observed, at=at))
+            if step.moved:
+                events.append(
+                    StopMoved(
+                        position_id=self.id,
+                        old=self.stop_loss,
+                        new=step.stop,
+                        reason="trailing",
+                        at=at,
+                    )
+                )
+        return PositionChange(position=position, events=tuple(events))
+
+
+_new_position = object.__new__
+_set = object.__setattr__
+
+
+def _derived(  # noqa: PLR0917 - positional on purpose: this is the per-fill hot path
+    base: Position,
+    size: Decimal,
+    entry_price: Decimal,
+    entry_fees: Decimal,
+    realized_pnl: Decimal,
+    exited_quantity: Decimal,
+    exit_value: Decimal,
+    closed_at: datetime | None,
+) -> Position:
+    """`base` with the fields a fill changes replaced, without converters or full validation.
+
+    This is the per-fill hot path (about a third of the constructor's cost). Only for values
+    this module derived from a valid position by the fill rules, after checking the rules the
+    change can break (the levels against a new entry price; an exit never above the open size).
+    `test_positions.py` checks that it sets every field.
+    """
+    new: Position = _new_position(Position)
+    _set(new, "symbol", base.symbol)
+    _set(new, "side", base.side)
+    _set(new, "size", size)
+    _set(new, "entry_price", entry_price)
+    _set(new, "id", base.id)
+    _set(new, "leverage", base.leverage)
+    _set(new, "stop_loss", base.stop_loss)
+    _set(new, "take_profit", base.take_profit)
+    _set(new, "entry_fees", entry_fees)
+    _set(new, "realized_pnl", realized_pnl)
+    _set(new, "exit_fee_rate", base.exit_fee_rate)
+    _set(new, "max_leverage", base.max_leverage)
+    _set(new, "trailing", base.trailing)
+    _set(new, "exited_quantity", exited_quantity)
+    _set(new, "exit_value", exit_value)
+    _set(new, "opened_at", base.opened_at)
+    _set(new, "closed_at", closed_at)
+    return new
+
+
+@attrs.frozen(kw_only=True)
+class PositionChange:
+    """A position after a change, what the change realized, and the events it produced."""
+
+    position: Position
+    realized_pnl: Decimal = ZERO
+    events: tuple[Event, ...] = ()
+
+
+# --------------------------------------------------------------------------- rules
+def _refusal(
+    symbol: str,
+    side: PositionSide,
+    size: Decimal,
+    entry_price: Decimal,
+    *,
+    leverage: Decimal,
+    max_leverage: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    trailing: TrailingStop | None,
+    entry_fees: Decimal,
+    exit_fee_rate: Decimal,
+    closed: bool,
+) -> Refusal | None:
+    """The first rule the values break, or None. Order: entry, size, leverage, fees, levels."""
+    return (
+        _shape_refusal(symbol, size, entry_price, closed=closed)
+        or _leverage_refusal(symbol, leverage, max_leverage)
+        or _fee_refusal(symbol, entry_fees, exit_fee_rate)
+        or _level_refusal(
+            symbol,
+            side,
+            entry_price=entry_price,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            trailing=trailing,
+        )
+    )
+
+
+def _shape_refusal(
+    symbol: str, size: Decimal, entry_price: Decimal, *, closed: bool
+) -> Refusal | None:
+    if entry_price <= ZERO:
+        return InvalidValue(
+            symbol=symbol, field="entry_price", actual=entry_price, reason="must be > 0"
+        )
+    if closed and size != ZERO:
+        return InvalidValue(
+            symbol=symbol, field="size", actual=size, reason="must be 0 once closed"
+        )
+    if not closed and size <= ZERO:
+        return InvalidValue(symbol=symbol, field="size", actual=size, reason="must be > 0")
+    return None
+
+
+def _leverage_refusal(symbol: str, leverage: Decimal, max_leverage: Decimal) -> Refusal | None:
+    if max_leverage < ONE:
+        return BelowMinimum(symbol=symbol, field="max_leverage", limit=ONE, actual=max_leverage)
+    if leverage < ONE:
+        return BelowMinimum(symbol=symbol, field="leverage", limit=ONE, actual=leverage)
+    if leverage > max_leverage:
+        return AboveMaximum(symbol=symbol, field="leverage", limit=max_leverage, actual=leverage)
+    return None
+
+
+def _fee_refusal(symbol: str, entry_fees: Decimal, exit_fee_rate: Decimal) -> Refusal | None:
+    if entry_fees < ZERO:
+        return InvalidValue(
+            symbol=symbol, field="entry_fees", actual=entry_fees, reason="must be >= 0"
+        )
+    if exit_fee_rate < ZERO:
+        return BelowMinimum(symbol=symbol, field="exit_fee_rate", limit=ZERO, actual=exit_fee_rate)
+    if exit_fee_rate >= MAX_FEE_RATE:
+        return AboveMaximum(
+            symbol=symbol, field="exit_fee_rate", limit=MAX_FEE_RATE, actual=exit_fee_rate
+        )
+    return None
+
+
+def _level_refusal(
+    symbol: str,
+    side: PositionSide,
+    *,
+    entry_price: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    trailing: TrailingStop | None,
+) -> Refusal | None:
+    """Stop-loss and take-profit on the right side of the entry (or of an active trail's mark)."""
+    long = side is PositionSide.LONG
+    if stop_loss is not None:
+        if stop_loss <= ZERO:
+            return InvalidValue(
+                symbol=symbol, field="stop_loss", actual=stop_loss, reason="must be > 0"
+            )
+        mark = trailing.extreme if trailing is not None else None
+        bound, reference = (
+            (entry_price, "entry price")
+            if mark is None
+            else (mark, "trailing high-water mark" if long else "trailing low-water mark")
+        )
+        if (stop_loss >= bound) if long else (stop_loss <= bound):
+            return WrongSideOfPrice(
+                symbol=symbol,
+                field="stop_loss",
+                limit=bound,
+                actual=stop_loss,
+                relation="below" if long else "above",
+                reference=reference,
+            )
+    if take_profit is not None:
+        if take_profit <= ZERO:
+            return InvalidValue(
+                symbol=symbol, field="take_profit", actual=take_profit, reason="must be > 0"
+            )
+        if (take_profit <= entry_price) if long else (take_profit >= entry_price):
+            return WrongSideOfPrice(
+                symbol=symbol,
+                field="take_profit",
+                limit=entry_price,
+                actual=take_profit,
+                relation="above" if long else "below",
+                reference="entry price",
+            )
+    return None
+
+
+def _crossed_refusal(
+    symbol: str,
+    side: PositionSide,
+    price: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> Refusal | None:
+    """A level the market at `price` has already reached would fire at once: refuse it."""
+    long = side is PositionSide.LONG
+    if stop_loss is not None and ((stop_loss >= price) if long else (stop_loss <= price)):
+        return WrongSideOfPrice(
+            symbol=symbol,
+            field="stop_loss",
+            limit=price,
+            actual=stop_loss,
+            relation="below" if long else "above",
+            reference="current price",
+        )
+    if take_profit is not None and ((take_profit <= price) if long else (take_profit >= price)):
+        return WrongSideOfPrice(
+            symbol=symbol,
+            field="take_profit",
+            limit=price,
+            actual=take_profit,
+            relation="above" if long else "below",
+            reference="current price",
+        )
+    return None
+
+
+def _entry_base(fill: Fill) -> Decimal:
+    """The base a fill moves: what an entry adds to the position, what an exit takes from it.
+
+    A buy moves what it receives (net of a base fee); a sell what it delivers (plus a base fee).
+    """
+    delta = fill.base_delta
+    return -delta if delta < ZERO else delta
+
+
+def _fill_refusal(symbol: str, side: OrderSide, fill: Fill) -> Refusal | None:
+    if fill.symbol != symbol:
+        return SymbolMismatch(symbol=symbol, limit=symbol, actual=fill.symbol)
+    if fill.side is not side:
+        return InvalidValue(
+            symbol=symbol,
+            field="fill.side",
+            actual=str(fill.side),
+            reason="differs from the other entry fills",
+        )
+    if fill.quantity <= ZERO or fill.price <= ZERO or fill.fee < ZERO:
+        return _bad_fill(symbol, fill)
+    return None
+
+
+def _bad_fill(symbol: str, fill: Fill) -> InvalidValue:
+    return InvalidValue(
+        symbol=symbol,
+        field="fill",
+        actual=f"{fill.quantity} @ {fill.price} fee {fill.fee}",
+        reason="needs quantity > 0, price > 0 and fee >= 0",
+    )
+
+
+def _fee_exceeds_quantity(fill: Fill) -> InvalidValue:
+    return InvalidValue(
+        symbol=fill.symbol,
+        field="fill.fee",
+        actual=fill.fee,
+        reason=f"in base leaves nothing of the quantity {fill.quantity}",
+    )
+
+
+def _closed(position: Position) -> InvalidValue:
+    return InvalidValue(
+        symbol=position.symbol,
+        field="position",
+        actual=position.id or "closed",
+        reason="is closed; open a new position",
+    )
+
+
+def _invalid_number(symbol: str, error: InvalidNumber) -> InvalidValue:
+    return InvalidValue(
+        symbol=symbol, field=error.field, actual=str(error.value), reason=error.reason
+    )
+
+
+@attrs.frozen
+class _Opened:
+    """Wraps a new position with its `PositionOpened` event at `at`."""
+
+    at: datetime
+
+    def __call__(self, position: Position) -> PositionChange:
+        event = PositionOpened(
+            position_id=position.id,
+            symbol=position.symbol,
+            side=str(position.side),
+            size=position.size,
+            entry_price=position.entry_price,
+            at=self.at,
+        )
+        return PositionChange(position=position, events=(event,))
+
+
+def _level_events(old: Position, new: Position, at: datetime, reason: str) -> PositionChange:
+    events: list[Event] = []
+    if new.stop_loss != old.stop_loss:
+        events.append(
+            StopMoved(
+                position_id=old.id, old=old.stop_loss, new=new.stop_loss, reason=reason, at=at
+            )
+        )
+    if new.take_profit != old.take_profit:
+        events.append(
+            TakeProfitMoved(position_id=old.id, old=old.take_profit, new=new.take_profit, at=at)
+        )
+    return PositionChange(position=new, events=tuple(events))

@@ -57,6 +57,8 @@ class Benchmark:
     group: str = ""
     memory: bool = False
     max_batch: int = 100_000
+    target_ns: float | None = None
+    """A median the operation should stay under (printed PASS / MISS, never a failure)."""
     note: str = ""
 
     @property
@@ -92,6 +94,7 @@ class Measurement:
     samples_ns: tuple[float, ...]
     batch: int
     memory: Memory | None = None
+    target_ns: float | None = None
     note: str = ""
 
     @property
@@ -109,6 +112,14 @@ class Measurement:
         """Operations per second at the median."""
         return _NS_PER_S / self.median_ns if self.median_ns > 0 else math.inf
 
+    @property
+    def verdict(self) -> str:
+        """`<= 10 us PASS` / `<= 10 us MISS` against the target, or empty without one."""
+        if self.target_ns is None:
+            return ""
+        outcome = "PASS" if self.median_ns <= self.target_ns else "MISS"
+        return f"<= {format_ns(self.target_ns)} {outcome}"
+
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready mapping of the figures."""
         return {
@@ -119,6 +130,8 @@ class Measurement:
             "samples": len(self.samples_ns),
             "batch": self.batch,
             "memory": attrs.asdict(self.memory) if self.memory is not None else None,
+            "target_ns": self.target_ns,
+            "verdict": self.verdict.rsplit(" ", 1)[-1] if self.verdict else None,
             "note": self.note,
         }
 
@@ -214,7 +227,12 @@ def measure(
     timings = sample(bench, batch=batch, count=samples)
     memory = measure_memory(bench) if bench.memory else None
     return Measurement(
-        label=bench.label, samples_ns=tuple(timings), batch=batch, memory=memory, note=bench.note
+        label=bench.label,
+        samples_ns=tuple(timings),
+        batch=batch,
+        memory=memory,
+        target_ns=bench.target_ns,
+        note=bench.note,
     )
 
 
@@ -262,14 +280,19 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def measurement_table(measurements: Sequence[Measurement]) -> str:
-    """The table `operation, median, p95, ops/s` (+ memory when any benchmark measured it)."""
+    """The table `operation, median, p95, ops/s` (+ target and memory where any has one)."""
+    with_target = any(m.target_ns is not None for m in measurements)
     with_memory = any(m.memory is not None for m in measurements)
     header = ["operation", "median", "p95", "ops/s"]
+    if with_target:
+        header.append("target (median)")
     if with_memory:
         header.append("memory (state / op peak)")
     rows: list[list[str]] = []
     for m in measurements:
         row = [m.label, format_ns(m.median_ns), format_ns(m.p95_ns), f"{m.ops_per_s:,.0f}"]
+        if with_target:
+            row.append(m.verdict)
         if with_memory:
             row.append(
                 f"{format_bytes(m.memory.state_bytes)} / {format_bytes(m.memory.peak_bytes)}"

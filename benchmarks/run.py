@@ -3,7 +3,8 @@
 Discovery: every module `benchmarks/bench_*.py` is imported and asked for its benchmarks, by
 calling its `register() -> Iterable[Benchmark]` or, failing that, reading its `BENCHMARKS`
 sequence. A new area adds a new `bench_<area>.py`; nothing here changes. A module that fails
-to import or to register is reported and makes the run exit non-zero, after the others ran.
+to import or to register, or a benchmark that raises, is reported and makes the run exit
+non-zero, after the others ran.
 
 Prints one table (operation, median, p95, ops/s, and memory where a benchmark asks for it)
 and writes it to benchmarks/results/bench.json (git-ignored).
@@ -97,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     measurements: list[Measurement] = []
     for bench in selected:
         print(f"  measuring {bench.label} ...", file=sys.stderr, flush=True)
-        measurements.append(measure(bench, samples=samples, target_sample_ns=target_ns))
+        try:
+            measurements.append(measure(bench, samples=samples, target_sample_ns=target_ns))
+        except Exception:  # noqa: BLE001 - report the broken benchmark, measure the others
+            failures.append(f"{bench.label}: {traceback.format_exc(limit=4)}")
     print(measurement_table(measurements))
     path = write_json(
         args.json_name,
@@ -109,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"\nwritten: {path}")
     for failure in failures:
-        print(f"\nFAILED to load {failure}", file=sys.stderr)
+        print(f"\nFAILED {failure}", file=sys.stderr)
     return 1 if failures else 0
 
 

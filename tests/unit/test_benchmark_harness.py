@@ -137,3 +137,13 @@ def test_the_harness_doctests_hold() -> None:
     outcome = doctest.testmod(harness)
     assert outcome.attempted >= 5
     assert outcome.failed == 0
+
+
+def test_a_target_reads_pass_at_or_under_it_and_miss_above_it() -> None:
+    under = Measurement(label="a", samples_ns=(9_000.0, 10_000.0, 11_000.0), batch=1, target_ns=1e4)
+    above = Measurement(label="b", samples_ns=(12_000.0,), batch=1, target_ns=1e4)
+    untargeted = Measurement(label="c", samples_ns=(12_000.0,), batch=1)
+    assert under.verdict == "<= 10 us PASS"
+    assert above.verdict == "<= 10 us MISS"
+    assert untargeted.verdict == ""
+    assert above.as_json()["verdict"] == "MISS"

@@ -23,7 +23,7 @@ from execution_core.domain.enums import (
     OrderType,
     TimeInForce,
 )
-from execution_core.domain.numbers import ZERO
+from execution_core.domain.numbers import ZERO, DecimalLike, to_decimal, to_optional_decimal
 from execution_core.ports import OrderReport, ReportedStatus, TradeReport
 
 
@@ -118,29 +118,58 @@ def oflags_set(value: str | Iterable[str]) -> frozenset[str]:
     return frozenset(item.strip() for item in items if item.strip())
 
 
+def _volume(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="volume")
+
+
+def _price(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="price")
+
+
+def _price2(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="price2")
+
+
+def _leverage(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="leverage")
+
+
+def _order_qty(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="order_qty")
+
+
+def _limit_price(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="limit_price")
+
+
+def _trigger_price(value: DecimalLike | None) -> Decimal | None:
+    return to_optional_decimal(value, field="trigger_price")
+
+
 @attrs.frozen(kw_only=True)
 class OrderRequest:
     """An AddOrder request (kraken-api.md §2.1): our symbol as `pair`, Kraken's `type` as `side`.
 
     `price` / `price2` follow §2.2: the limit price of a `limit`; the trigger of the stop and
-    take-profit types, whose `-limit` variants take their limit price in `price2`. Relative
-    prices (`+5`, `#2%`) are resolved by the caller. `validate=True` checks the request without
-    placing it (no txid, no rate cost, no funds check).
+    take-profit types, whose `-limit` variants take their limit price in `price2`. Numbers may be
+    given as Decimal, int or str (floats go through `str()`); relative prices (`+5`, `#2%`)
+    are resolved by the caller. `validate=True` checks the request without placing it (no
+    txid, no rate cost, no funds check).
     """
 
     pair: str
     side: OrderSide
     ordertype: OrderType
-    volume: Decimal
-    price: Decimal | None = None
-    price2: Decimal | None = None
+    volume: Decimal = attrs.field(converter=_volume)
+    price: Decimal | None = attrs.field(default=None, converter=_price)
+    price2: Decimal | None = attrs.field(default=None, converter=_price2)
     timeinforce: TimeInForce = TimeInForce.GTC
     expiretm: datetime | None = None
     cl_ord_id: str | None = None
     userref: int | None = None
     oflags: frozenset[str] = attrs.field(default=frozenset(), converter=oflags_set)
     reduce_only: bool = False
-    leverage: Decimal | None = None
+    leverage: Decimal | None = attrs.field(default=None, converter=_leverage)
     validate: bool = False
 
 
@@ -155,9 +184,9 @@ class AmendRequest:
 
     txid: str | None = None
     cl_ord_id: str | None = None
-    order_qty: Decimal | None = None
-    limit_price: Decimal | None = None
-    trigger_price: Decimal | None = None
+    order_qty: Decimal | None = attrs.field(default=None, converter=_order_qty)
+    limit_price: Decimal | None = attrs.field(default=None, converter=_limit_price)
+    trigger_price: Decimal | None = attrs.field(default=None, converter=_trigger_price)
     post_only: bool = False
 
 

@@ -346,21 +346,56 @@ class Position:
             size += moved
             cost += moved * fill.price
             fees += fill.fee_in_quote
-        return cls.create(
+        try:
+            lev = to_decimal(leverage, field="leverage")
+            stop = None if stop_loss is None else to_decimal(stop_loss, field="stop_loss")
+            target = None if take_profit is None else to_decimal(take_profit, field="take_profit")
+            fee_rate = to_decimal(exit_fee_rate, field="exit_fee_rate")
+            max_lev = to_decimal(max_leverage, field="max_leverage")
+        except InvalidNumber as error:
+            return Failure(_invalid_number(symbol, error))
+        side = first.side.position_side
+        entry = cost / size
+        refusal = _refusal(
             symbol,
-            first.side.position_side,
+            side,
             size,
-            cost / size,
-            id=id,
-            leverage=leverage,
-            stop_loss=stop_loss,
-            take_profit=take_profit,
+            entry,
+            leverage=lev,
+            max_leverage=max_lev,
+            stop_loss=stop,
+            take_profit=target,
+            trailing=trailing,
             entry_fees=fees,
-            exit_fee_rate=exit_fee_rate,
-            max_leverage=max_leverage,
+            exit_fee_rate=fee_rate,
+            closed=False,
+        )
+        if refusal is not None:
+            return Failure(refusal)
+        position = cls(
+            symbol,
+            side,
+            size,
+            entry,
+            id=id,
+            leverage=lev,
+            stop_loss=stop,
+            take_profit=target,
+            entry_fees=fees,
+            exit_fee_rate=fee_rate,
+            max_leverage=max_lev,
             trailing=trailing,
             opened_at=first.timestamp,
-        ).map(_Opened(items[-1].timestamp))
+        )
+        event = PositionOpened(
+            position_id=id,
+            symbol=symbol,
+            side=side.value,
+            size=size,
+            entry_price=entry,
+            at=items[-1].timestamp,
+        )
+        return Success(PositionChange(position=position, events=(event,)))
 
     # ----------------------------------------------------------------------- views
     @property
@@ -976,24 +1011,6 @@ def _invalid_number(symbol: str, error: InvalidNumber) -> InvalidValue:
     return InvalidValue(
         symbol=symbol, field=error.field, actual=str(error.value), reason=error.reason
     )
-
-
-@attrs.frozen
-class _Opened:
-    """Wraps a new position with its `PositionOpened` event at `at`."""
-
-    at: datetime
-
-    def __call__(self, position: Position) -> PositionChange:
-        event = PositionOpened(
-            position_id=position.id,
-            symbol=position.symbol,
-            side=str(position.side),
-            size=position.size,
-            entry_price=position.entry_price,
-            at=self.at,
-        )
-        return PositionChange(position=position, events=(event,))
 
 
 def _level_events(old: Position, new: Position, at: datetime, reason: str) -> PositionChange:

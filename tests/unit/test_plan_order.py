@@ -195,6 +195,15 @@ def test_a_reference_price_that_is_not_positive_is_refused() -> None:
     assert refusal.field == "reference_price"
 
 
+@pytest.mark.parametrize("broken", [float("nan"), "inf", "n/a"])
+def test_a_broken_reference_price_is_refused_not_raised(broken: float | str) -> None:
+    refusal = refused(
+        plan_order(TradeProposal("BTC/USDT", "buy", 450), BTC_USDT, CONFIG, reference_price=broken)
+    )
+    assert isinstance(refusal, InvalidValue)
+    assert (refusal.field, refusal.actual) == ("reference_price", str(broken))
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

@@ -30,7 +30,7 @@ from returns.result import Failure, Result, Success
 from execution_core.config import ExecutionConfig
 from execution_core.domain.enums import FeeCurrency, OrderSide, OrderType, TimeInForce
 from execution_core.domain.instruments import Instrument
-from execution_core.domain.numbers import ONE, ZERO, DecimalLike, to_decimal
+from execution_core.domain.numbers import ONE, ZERO, DecimalLike, InvalidNumber, to_decimal
 from execution_core.domain.orders import Order
 from execution_core.domain.refusals import (
     AboveMaximum,
@@ -209,7 +209,17 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
 
     ref: Decimal | None = None
     if reference_price is not None:
-        ref = to_decimal(reference_price, field="reference_price")
+        try:
+            ref = to_decimal(reference_price, field="reference_price")
+        except InvalidNumber as error:  # a broken price feed is expected, not a bug
+            return Failure(
+                InvalidValue(
+                    symbol=symbol,
+                    field="reference_price",
+                    actual=str(reference_price),
+                    reason=error.reason,
+                )
+            )
         if ref <= ZERO:
             return Failure(_not_positive(symbol, "reference_price", ref))
     size_usd = proposal.size_usd

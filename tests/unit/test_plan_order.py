@@ -116,6 +116,18 @@ def test_a_limit_order_is_sized_at_its_entry_price_and_rounded_down_to_the_lot()
     assert order.size * order.price <= Decimal(100)
 
 
+def test_sizing_never_rounds_the_quotient_up_onto_the_next_lot() -> None:
+    # 449.999...9 (33 digits) / 45000 is 0.00999...978; Decimal's default 28-digit half-even
+    # division would make it 0.01 exactly, buying 450 USDT for a 449.99... proposal.
+    size_usd = Decimal("449.99999999999999999999999999999")
+    order = planned(
+        plan_order(TradeProposal("BTC/USDT", "buy", size_usd, entry_price=45000), BTC_USDT, CONFIG)
+    )
+    assert order.size == Decimal("0.00999999")
+    assert order.price is not None
+    assert order.size * order.price <= size_usd
+
+
 def test_a_buy_limit_is_rounded_down_to_the_tick_and_sized_at_that_price() -> None:
     order = planned(
         plan_order(TradeProposal("BTC/USDT", "buy", 450, entry_price="45000.07"), BTC_USDT, CONFIG)

@@ -21,7 +21,7 @@ import hashlib
 import re
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 from typing import Final
 
 import attrs
@@ -44,6 +44,10 @@ from execution_core.domain.refusals import (
     WrongSideOfPrice,
 )
 from execution_core.domain.rounding import capped_price, ceil_to_step, floor_to_step, tidy
+
+_FLOOR: Final = Context(prec=34, rounding=ROUND_FLOOR)
+"""Divides for sizing: a quotient rounded by the default context (half-even) could land on the
+next lot and buy more than asked; a floored one cannot."""
 
 KRAKEN_MIN_EXPIRY: Final = timedelta(seconds=5)
 """Kraken refuses a GTD expiry less than 5 s ahead."""
@@ -276,7 +280,7 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
         if wrong is not None:
             return Failure(wrong)
 
-    size = floor_to_step(size_usd / sizing_price, instrument.lot_size)
+    size = floor_to_step(_FLOOR.divide(size_usd, sizing_price), instrument.lot_size)
     min_size = config.min_size(instrument)
     if size < min_size:
         return Failure(BelowMinimumSize(symbol=symbol, limit=min_size, actual=tidy(size)))

@@ -961,7 +961,7 @@ class PaperEngine:
         return qty
 
     def _round_fee(self, fee: Decimal) -> Decimal:
-        return fee.quantize(Decimal(1).scaleb(-self._config.fee_decimals), ROUND_HALF_UP)
+        return _round(fee, self._config.fee_decimals, ROUND_HALF_UP)
 
     # ------------------------------------------------------------------ holds
     def _account(self, asset: str) -> _Account:
@@ -986,14 +986,14 @@ class PaperEngine:
         if remaining <= ZERO:
             return ZERO
         rate = max(self.fee_rates(market.instrument.symbol))
-        step = Decimal(1).scaleb(-self._config.fee_decimals)
+        places = self._config.fee_decimals
         if side is _BUY:
             notional = remaining * hold_price
             if fee_currency is FeeCurrency.BASE:
                 return notional
-            return notional + (notional * rate).quantize(step, ROUND_CEILING)
+            return notional + _round(notional * rate, places, ROUND_CEILING)
         if fee_currency is FeeCurrency.BASE:
-            return remaining + (remaining * rate).quantize(step, ROUND_CEILING)
+            return remaining + _round(remaining * rate, places, ROUND_CEILING)
         return remaining
 
     def _hold_for(self, order: _Order, remaining: Decimal) -> Decimal:
@@ -1133,6 +1133,25 @@ def _price_refusal(price: Decimal | None, field: str, instrument: Instrument) ->
     if price % instrument.tick_size:
         return ErrorCode.TICK_SIZE
     return None
+
+
+def _round(value: Decimal, places: int, rounding: str) -> Decimal:
+    """`value` rounded to `places` decimals, without trailing zeros.
+
+    >>> _round(Decimal("1.225"), 2, ROUND_HALF_UP), _round(Decimal("1.225"), 8, ROUND_HALF_UP)
+    (Decimal('1.23'), Decimal('1.225'))
+    """
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -places:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding)
+    return _tidy(value)
+
+
+def _tidy(value: Decimal) -> Decimal:
+    """`value` without trailing fractional zeros (1.2250 -> 1.225, 2.00 -> 2; never 1E+2)."""
+    if value == value.to_integral_value():
+        return value.quantize(ONE)
+    return value.normalize()
 
 
 def _decimals(value: Decimal) -> int:

@@ -765,9 +765,16 @@ def _timestamp_value(value: object, path: str) -> datetime:
         raise _Malformed(path, f"{seconds} is not a usable unix time") from None
 
 
+def _is_unset(value: object) -> bool:
+    """Kraken's spellings of "no value" for a time: null, 0, "0" or ""."""
+    if value is None:
+        return True
+    return not isinstance(value, bool) and any(value == unset for unset in (0, "0", ""))
+
+
 def _opt_timestamp(obj: Mapping[str, object], key: str, path: str) -> datetime | None:
     value = obj.get(key)
-    if value is None or value in {0, "0"}:
+    if _is_unset(value):
         return None
     return _timestamp_value(value, f"{path}.{key}")
 
@@ -853,7 +860,7 @@ def parse_cancel_all_after(result: object) -> DeadMansSwitch:
     obj = _object(result, "result")
     current = _rfc3339(_field(obj, "currentTime", "result"), "result.currentTime")
     trigger = _field(obj, "triggerTime", "result")
-    disabled = trigger in {"0", 0, None, ""}
+    disabled = _is_unset(trigger)
     return DeadMansSwitch(
         current_time=current,
         trigger_time=None if disabled else _rfc3339(trigger, "result.triggerTime"),

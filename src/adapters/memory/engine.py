@@ -197,18 +197,20 @@ class _Market:
     """One symbol: its instrument, last price, liquidity, ladders, taker queue and rate counter."""
 
     __slots__ = (
+        "_instrument",
         "asks",
         "bids",
         "budget",
         "falling_triggers",
-        "instrument",
         "open_count",
         "per_order",
         "per_update",
         "price",
+        "price_decimals",
         "rate_at",
         "rate_value",
         "rising_triggers",
+        "size_decimals",
         "takers",
     )
 
@@ -228,6 +230,17 @@ class _Market:
         self.open_count = 0
         self.rate_value = ZERO
         self.rate_at: datetime | None = None
+
+    @property
+    def instrument(self) -> Instrument:
+        return self._instrument
+
+    @instrument.setter
+    def instrument(self, instrument: Instrument) -> None:
+        # Instrument computes its decimals from the tick and lot on every access: cache them.
+        self._instrument = instrument
+        self.price_decimals = instrument.price_decimals
+        self.size_decimals = instrument.size_decimals
 
 
 class _Account:
@@ -485,7 +498,7 @@ class PaperEngine:
         code = self._check_request(request, market, now)
         if code is not None:
             return Failure(EngineError(code))
-        descr = _descr(request, market.instrument)
+        descr = _descr(request, market)
         if request.validate:
             return Success(AddOrderAck(txid=None, descr=descr, order=None))
         code = self._check_engine(request, market)
@@ -515,16 +528,16 @@ class PaperEngine:
         if OFlag.VIQC in flags:
             return ErrorCode.invalid_argument("viqc")
         volume = request.volume
-        if volume <= ZERO or _decimals(volume) > instrument.size_decimals:
+        if volume <= ZERO or _decimals(volume) > market.size_decimals:
             return ErrorCode.invalid_argument("volume")
         if volume % instrument.lot_size:
             return ErrorCode.invalid_argument("volume")
         if ordertype is not OrderType.MARKET:
-            code = _price_refusal(request.price, "price", instrument)
+            code = _price_refusal(request.price, "price", market)
             if code is not None:
                 return code
         if ordertype in {OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}:
-            code = _price_refusal(request.price2, "price2", instrument)
+            code = _price_refusal(request.price2, "price2", market)
             if code is not None:
                 return code
         if request.timeinforce is TimeInForce.GTD and request.expiretm is None:
@@ -673,20 +686,20 @@ class PaperEngine:
         if request.limit_price is not None:
             if not order.ordertype.has_limit_price:
                 return ErrorCode.invalid_argument("limit_price")
-            code = _price_refusal(request.limit_price, "limit_price", instrument)
+            code = _price_refusal(request.limit_price, "limit_price", order.market)
             if code is not None:
                 return code
         if request.trigger_price is not None:
             if not order.ordertype.is_triggered or order.triggered:
                 return ErrorCode.invalid_argument("trigger_price")
-            code = _price_refusal(request.trigger_price, "trigger_price", instrument)
+            code = _price_refusal(request.trigger_price, "trigger_price", order.market)
             if code is not None:
                 return code
         qty = request.order_qty
         if qty is not None:
             if (
                 qty <= ZERO
-                or _decimals(qty) > instrument.size_decimals
+                or _decimals(qty) > order.market.size_decimals
                 or qty % instrument.lot_size
             ):
                 return ErrorCode.invalid_argument("order_qty")
@@ -1125,12 +1138,12 @@ def _status_refusal(status: SymbolStatus, request: OrderRequest) -> str | None:
     return None if accepted else ErrorCode.market_mode(status)
 
 
-def _price_refusal(price: Decimal | None, field: str, instrument: Instrument) -> str | None:
+def _price_refusal(price: Decimal | None, field: str, market: _Market) -> str | None:
     if price is None or price <= ZERO:
         return ErrorCode.invalid_argument(field)
-    if _decimals(price) > instrument.price_decimals:
-        return ErrorCode.price_decimals(instrument.exchange_symbol, instrument.price_decimals)
-    if price % instrument.tick_size:
+    if _decimals(price) > market.price_decimals:
+        return ErrorCode.price_decimals(market.instrument.exchange_symbol, market.price_decimals)
+    if price % market.instrument.tick_size:
         return ErrorCode.TICK_SIZE
     return None
 
@@ -1203,11 +1216,11 @@ def _fee_currency(flags: frozenset[str]) -> FeeCurrency:
     return FeeCurrency.BASE if OFlag.FCIB in flags else FeeCurrency.QUOTE
 
 
-def _descr(request: OrderRequest, instrument: Instrument) -> str:
+def _descr(request: OrderRequest, market: _Market) -> str:
     """Kraken's `descr.order`: `buy 0.01000000 XBTUSDT @ stop loss 49000.0 -> limit 48900.0`."""
 
     def fmt(price: Decimal | None) -> str:
-        return "" if price is None else f"{price:.{instrument.price_decimals}f}"
+        return "" if price is None else f"{price:.{market.price_decimals}f}"
 
     words = _DESCR_WORDS[request.ordertype]
     if request.ordertype is not OrderType.MARKET:
@@ -1215,8 +1228,8 @@ def _descr(request: OrderRequest, instrument: Instrument) -> str:
     if request.ordertype in {OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}:
         words = f"{words} -> limit {fmt(request.price2)}"
     text = (
-        f"{request.side} {request.volume:.{instrument.size_decimals}f} "
-        f"{instrument.exchange_symbol} @ {words}"
+        f"{request.side} {request.volume:.{market.size_decimals}f} "
+        f"{market.instrument.exchange_symbol} @ {words}"
     )
     if request.leverage is not None:
         text = f"{text} with {request.leverage}:1 leverage"

@@ -95,6 +95,32 @@ def test_descr_names_the_trigger_and_the_limit_of_a_stop_loss_limit_and_the_leve
     )
 
 
+def test_requests_accept_kraken_wire_spellings_and_numbers_as_strings() -> None:
+    wire = OrderRequest(
+        pair="BTC/USDT",
+        side="sell",
+        ordertype="stop-loss-limit",
+        volume="0.01",
+        price="48000",
+        price2=47900,
+        timeinforce="IOC",
+        oflags="fcib,post",
+    )
+    assert (wire.side, wire.ordertype, wire.timeinforce) == (
+        SELL,
+        OrderType.STOP_LOSS_LIMIT,
+        TimeInForce.IOC,
+    )
+    assert (wire.volume, wire.price, wire.price2) == (
+        Decimal("0.01"),
+        Decimal(48_000),
+        Decimal(47_900),
+    )
+    assert wire.oflags == frozenset({"fcib", "post"})
+    with pytest.raises(ValueError, match="'short'"):
+        OrderRequest(pair="BTC/USDT", side="short", ordertype="limit", volume=1)
+
+
 def test_validate_only_checks_the_request_and_places_nothing() -> None:
     engine = make_engine()
     ack = engine.add_order(request(validate=True), now=T0).unwrap()

@@ -118,6 +118,18 @@ def oflags_set(value: str | Iterable[str]) -> frozenset[str]:
     return frozenset(item.strip() for item in items if item.strip())
 
 
+def _side(value: OrderSide | str) -> OrderSide:
+    return OrderSide(value)
+
+
+def _ordertype(value: OrderType | str) -> OrderType:
+    return OrderType(value)
+
+
+def _timeinforce(value: TimeInForce | str) -> TimeInForce:
+    return TimeInForce(value)
+
+
 def _volume(value: DecimalLike) -> Decimal:
     return to_decimal(value, field="volume")
 
@@ -152,18 +164,20 @@ class OrderRequest:
 
     `price` / `price2` follow §2.2: the limit price of a `limit`; the trigger of the stop and
     take-profit types, whose `-limit` variants take their limit price in `price2`. Numbers may be
-    given as Decimal, int or str (floats go through `str()`); relative prices (`+5`, `#2%`)
-    are resolved by the caller. `validate=True` checks the request without placing it (no
-    txid, no rate cost, no funds check).
+    given as Decimal, int or str (floats go through `str()`), `side` / `ordertype` /
+    `timeinforce` as enums or their wire spellings (`"sell"`, `"stop-loss"`, `"IOC"`; anything
+    else raises ValueError); relative prices (`+5`, `#2%`) are resolved by the caller.
+    `validate=True` checks the request without placing it (no txid, no rate cost, no funds
+    check).
     """
 
     pair: str
-    side: OrderSide
-    ordertype: OrderType
+    side: OrderSide = attrs.field(converter=_side)
+    ordertype: OrderType = attrs.field(converter=_ordertype)
     volume: Decimal = attrs.field(converter=_volume)
     price: Decimal | None = attrs.field(default=None, converter=_price)
     price2: Decimal | None = attrs.field(default=None, converter=_price2)
-    timeinforce: TimeInForce = TimeInForce.GTC
+    timeinforce: TimeInForce = attrs.field(default=TimeInForce.GTC, converter=_timeinforce)
     expiretm: datetime | None = None
     cl_ord_id: str | None = None
     userref: int | None = None

@@ -431,3 +431,24 @@ async def test_two_repositories_on_one_database_see_each_others_commits(
     assert await reader.load_order("o-a") == an_order("o-a")
     assert await reader.load_snapshots("p-a") == [a_snapshot("p-a")]
     assert (await reader.load_events())[-1].sequence > (await writer.load_events())[0].sequence
+
+
+async def test_an_in_memory_sqlite_database_loses_nothing_to_concurrent_commits_and_reads() -> None:
+    # `:memory:` gets ONE shared connection (StaticPool): interleaved sessions would undo each
+    # other's writes, so the repository must take turns on it.
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        await create_schema(engine)
+        repository = SqlRepository(engine)
+        units = [a_full_unit(str(number)) for number in range(10)]
+
+        await asyncio.gather(
+            *(repository.commit(unit) for unit in units),
+            *(repository.load_open_orders() for _ in units),
+        )
+
+        stored = [item.event for item in await repository.load_events()]
+        assert sorted(map(repr, stored)) == sorted(repr(e) for unit in units for e in unit.events)
+        assert len(await repository.load_open_positions()) == len(units)
+    finally:
+        await engine.dispose()

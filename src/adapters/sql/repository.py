@@ -14,12 +14,17 @@ sequence N+1 before N, commits are serialized: on PostgreSQL by a transaction-sc
 lock, on SQLite by the database's single writer.
 
 The engine is the caller's (`create_async_engine(...)`); the repository opens a session per
-call and never disposes the engine.
+call and never disposes the engine. An engine whose pool is ONE shared connection (SQLite
+`:memory:` gets a `StaticPool`) cannot keep concurrent sessions apart: one session's rollback
+would undo another's half-written unit. On such an engine the repository runs its calls one at
+a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -28,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from adapters.sql.codec import Codec
 from adapters.sql.rows import (
@@ -92,6 +98,14 @@ class SqlRepository:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._codec = codec or Codec()
         self._now: Callable[[], datetime] = clock.now if clock is not None else _utc_now
+        # Guards the one connection of a single-connection pool: held for each whole call, so
+        # no two sessions of this repository ever interleave on it. Unused with a real pool.
+        self._shared_connection = asyncio.Lock()
+        self._serialize = isinstance(engine.pool, (StaticPool, SingletonThreadPool))
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        """This call's turn on the database: immediate, unless the pool is one connection."""
+        return self._shared_connection if self._serialize else nullcontext()
 
     async def create_schema(self) -> None:
         """Create the tables that do not exist yet (see `adapters.sql.schema.create_schema`)."""
@@ -104,7 +118,7 @@ class SqlRepository:
             return
         recorded_at = self._now()
         try:
-            async with self._sessions.begin() as session:
+            async with self._turn(), self._sessions.begin() as session:
                 if self._postgres:
                     await session.execute(select(func.pg_advisory_xact_lock(COMMIT_LOCK_KEY)))
                 await self._append_events(session, unit.events, recorded_at)
@@ -211,7 +225,7 @@ class SqlRepository:
     # ----------------------------------------------------------------------- reading
     async def load_open_orders(self) -> Sequence[Order]:
         """Every order not in a terminal status, with its fills."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             rows = (
                 await session.scalars(
                     select(OrderRow)
@@ -235,7 +249,7 @@ class SqlRepository:
 
     async def load_order(self, order_id: str) -> Order | None:
         """One order by our id, open or not, with its fills."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             row = await session.get(OrderRow, order_id)
             if row is None:
                 return None
@@ -243,7 +257,7 @@ class SqlRepository:
 
     async def find_order_by_client_id(self, client_order_id: str) -> Order | None:
         """One order by its client order id, with its fills."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == client_order_id)
             )
@@ -253,7 +267,7 @@ class SqlRepository:
 
     async def load_open_positions(self) -> Sequence[Position]:
         """Every position still open."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             rows = await session.scalars(
                 select(PositionRow).where(PositionRow.is_open).order_by(PositionRow.id)
             )
@@ -261,18 +275,18 @@ class SqlRepository:
 
     async def load_position(self, position_id: str) -> Position | None:
         """One position by id, open or closed."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             row = await session.get(PositionRow, position_id)
             return None if row is None else position_from_row(row, self._codec)
 
     async def load_fills(self, order_id: str) -> Sequence[Fill]:
         """The fills of one order, in the order they were stored."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             return await self._order_fills(session, order_id)
 
     async def load_events(self, after_sequence: int = 0) -> Sequence[StoredEvent]:
         """Stored events with a sequence number above `after_sequence`, in order."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             rows = await session.scalars(
                 select(EventRow)
                 .where(EventRow.sequence > after_sequence)
@@ -282,7 +296,7 @@ class SqlRepository:
 
     async def load_snapshots(self, position_id: str) -> Sequence[PositionSnapshot]:
         """The snapshots of one position, oldest (first stored) first."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             rows = await session.scalars(
                 select(SnapshotRow)
                 .where(SnapshotRow.position_id == position_id)

@@ -55,6 +55,8 @@ amends = st.tuples(
     st.one_of(st.none(), prices),
 )
 cancels = st.tuples(st.just("cancel"), st.integers(0, 50))
+switches = st.tuples(st.just("switch"), st.integers(0, 120))
+cancel_alls = st.tuples(st.just("cancel_all"))
 waits = st.tuples(st.just("wait"), st.integers(1, 120))
 liquidity = st.tuples(
     st.just("liquidity"),
@@ -63,7 +65,18 @@ liquidity = st.tuples(
 )
 operations = st.lists(
     # adds and price moves listed twice: they are what makes trades happen
-    st.one_of(adds, adds, price_moves, price_moves, amends, cancels, waits, liquidity),
+    st.one_of(
+        adds,
+        adds,
+        price_moves,
+        price_moves,
+        amends,
+        cancels,
+        waits,
+        liquidity,
+        switches,
+        cancel_alls,
+    ),
     min_size=20,
     max_size=100,
 )
@@ -86,7 +99,7 @@ def fresh_engine(seed: int, config: EngineConfig | None = None) -> PaperEngine:
     return engine
 
 
-def run(engine: PaperEngine, ops: list[tuple[Any, ...]], check: bool) -> list[object]:  # noqa: C901 - one dispatcher over the operation kinds
+def run(engine: PaperEngine, ops: list[tuple[Any, ...]], check: bool) -> list[object]:  # noqa: C901, PLR0912 - one dispatcher over the operation kinds
     outcomes: list[object] = []
     clock = T0
     txids: list[str] = []
@@ -123,15 +136,22 @@ def run(engine: PaperEngine, ops: list[tuple[Any, ...]], check: bool) -> list[ob
                     target = engine.order(txids[index % len(txids)])
                     assert target is not None
                     limit_price = limit if target.ordertype.has_limit_price else None
-                    outcomes.append(
-                        engine.amend_order(
-                            AmendRequest(txid=target.txid, order_qty=qty, limit_price=limit_price),
-                            now=clock,
-                        )
+                    movable = target.ordertype.is_triggered and not target.triggered
+                    trigger_price = limit if movable and limit_price is None else None
+                    amendment = AmendRequest(
+                        txid=target.txid,
+                        order_qty=qty,
+                        limit_price=limit_price,
+                        trigger_price=trigger_price,
                     )
+                    outcomes.append(engine.amend_order(amendment, now=clock))
             case ("cancel", index):
                 if txids:
                     outcomes.append(engine.cancel_order(txid=txids[index % len(txids)], now=clock))
+            case ("switch", timeout):
+                outcomes.append(engine.cancel_all_after(timeout, now=clock))
+            case ("cancel_all",):
+                outcomes.append(engine.cancel_all(now=clock))
             case ("wait", seconds):
                 clock += timedelta(seconds=seconds)
                 engine.advance(clock)

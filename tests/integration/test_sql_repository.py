@@ -28,7 +28,13 @@ from adapters.sql import TABLES, SqlRepository, WriteConflict, create_schema
 from adapters.sql.rows import EventRow, FillRow, OrderRow, PositionRow, table_of
 from adapters.sql.testing import PostgresUnavailable, temporary_postgres_schema
 from execution_core.domain.enums import OrderSide, OrderStatus, OrderType
-from execution_core.domain.events import Event, OrderAccepted, OrderCreated, OrderFilled
+from execution_core.domain.events import (
+    AlertRaised,
+    Event,
+    OrderAccepted,
+    OrderCreated,
+    OrderFilled,
+)
 from execution_core.domain.orders import Fill, Order
 from execution_core.domain.positions import Position
 from execution_core.ports import PositionSnapshot, UnitOfWork
@@ -363,6 +369,20 @@ async def test_rows_store_plain_json_and_an_order_row_never_holds_its_fills(
     assert "fills" not in order_payload
     assert order_payload["size"] == "0.5"
     assert status == "partially_filled"
+
+
+async def test_free_text_with_a_nul_character_and_any_unicode_is_stored_verbatim(
+    database: Database,
+) -> None:
+    # An exchange's error text ends up in events; PostgreSQL JSONB would refuse the NUL forever.
+    event = AlertRaised(
+        source="kraken", severity="high", message="EGeneral:\x00 bad \u00e9\U0001f4a5 \\", at=T0
+    )
+    repository = database.repository()
+
+    await repository.commit(UnitOfWork(events=(event,)))
+
+    assert [item.event for item in await repository.load_events()] == [event]
 
 
 async def test_recorded_at_comes_from_the_injected_clock(database: Database) -> None:

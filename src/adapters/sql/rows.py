@@ -31,7 +31,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
 )
-from sqlalchemy.dialects.postgresql import JSONB, NUMERIC
+from sqlalchemy.dialects.postgresql import NUMERIC
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -105,8 +105,12 @@ class UtcTimestamp(TypeDecorator[datetime]):
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-JSON_PAYLOAD = JSON().with_variant(JSONB(), "postgresql")
-"""JSONB on PostgreSQL (queryable: `payload->>'status'`), JSON text on SQLite."""
+JSON_PAYLOAD = JSON()
+"""JSON on PostgreSQL (its text kept verbatim; queryable with `payload->>'status'`), text on SQLite.
+
+Not JSONB: JSONB refuses a NUL character (`\\u0000`) in a string, and an exchange's error text in
+an event could carry one; that commit would then fail on every retry.
+"""
 
 SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit surrogate key; on SQLite an INTEGER PRIMARY KEY (the rowid) to autoincrement."""

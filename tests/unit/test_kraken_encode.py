@@ -206,10 +206,18 @@ def test_leverage_is_sent_only_above_one_and_as_a_whole_number() -> None:
         encode_order(order(leverage=Decimal("0.5")), BTC_USDT)
 
 
-def test_reduce_only_is_sent_as_true_only_when_set() -> None:
-    assert "reduce_only" not in encode_order(order(), BTC_USDT)
-    assert encode_order(order(reduce_only=True), BTC_USDT)["reduce_only"] == "true"
-    spelled = encode_order(order(reduce_only=True), BTC_USDT, WireOptions(true_text="True"))
+def test_reduce_only_is_sent_for_margin_orders_only() -> None:
+    margin = order(reduce_only=True, leverage=Decimal(2))
+    assert encode_order(margin, BTC_USDT)["reduce_only"] == "true"
+    assert "reduce_only" not in encode_order(order(leverage=Decimal(2)), BTC_USDT)
+    # A spot stop carrying reduce_only would be refused: Kraken has no margin position to reduce.
+    spot_stop = order(
+        order_type=OrderType.STOP_LOSS, price=None, trigger_price=Decimal(44500), reduce_only=True
+    )
+    assert "reduce_only" not in encode_order(spot_stop, BTC_USDT)
+    forced = encode_order(spot_stop, BTC_USDT, WireOptions(reduce_only_on_spot=True))
+    assert forced["reduce_only"] == "true"
+    spelled = encode_order(margin, BTC_USDT, WireOptions(true_text="True"))
     assert spelled["reduce_only"] == "True"
 
 
@@ -482,9 +490,11 @@ def test_a_body_cannot_carry_a_second_nonce() -> None:
 
 
 def test_the_json_body_sends_booleans_as_json_and_everything_else_as_strings() -> None:
-    fields = encode_order(order(reduce_only=True), BTC_USDT, WireOptions(validate_only=True))
+    fields = encode_order(
+        order(reduce_only=True, leverage=Decimal(3)), BTC_USDT, WireOptions(validate_only=True)
+    )
     assert json_body(7, fields) == (
         '{"nonce":7,"ordertype":"limit","type":"buy","volume":"0.01","pair":"XBTUSDT",'
-        '"price":"45000.5","reduce_only":true,"oflags":"fciq",'
+        '"price":"45000.5","leverage":"3","reduce_only":true,"oflags":"fciq",'
         f'"cl_ord_id":"{CLIENT_ID}","validate":true}}'
     )

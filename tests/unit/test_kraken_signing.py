@@ -9,6 +9,7 @@ import logging
 import pickle
 import threading
 
+import attrs
 import pytest
 
 from adapters.kraken.nonce import MAX_NONCE, NonceResolution, NonceSource
@@ -155,6 +156,17 @@ def test_an_empty_secret_or_key_is_refused() -> None:
         Credentials.from_strings("", OFFICIAL_SECRET)
     with pytest.raises(InvalidCredentials, match="API key"):
         Credentials.from_strings("key with\nnewline", OFFICIAL_SECRET)
+
+
+def test_serializing_credentials_never_spills_the_secret() -> None:
+    credentials = Credentials.from_strings("AbCdEfGhIjKlMnOp", OFFICIAL_SECRET)
+    as_dict = attrs.asdict(credentials)
+    assert as_dict["secret"] is credentials.secret
+    assert OFFICIAL_SECRET[:12] not in repr(as_dict)
+    assert base64.b64decode(OFFICIAL_SECRET)[:8].hex() not in repr(as_dict)
+    assert not hasattr(credentials.secret, "__dict__")
+    with pytest.raises(AttributeError, match="immutable"):
+        credentials.secret._key = b"other"
 
 
 def test_a_secret_cannot_be_pickled() -> None:

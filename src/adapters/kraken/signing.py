@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Final
+from typing import Final, NoReturn, final
 from urllib.parse import parse_qs
 
 import attrs
@@ -29,22 +29,29 @@ class InvalidCredentials(ValueError):
     """The API key or secret is malformed. The message never contains either."""
 
 
-@attrs.frozen(repr=False, eq=False)
+@final
 class ApiSecret:
     """A decoded Kraken API secret. Its repr and str are masked; compare with `==` in constant time.
+
+    Deliberately not an attrs class: `attrs.asdict` and cattrs treat it as an opaque value, so
+    serializing `Credentials` cannot spill the key bytes.
 
     >>> secret = ApiSecret.from_base64("c2VjcmV0")
     >>> secret, str(secret), f"{secret}"
     (ApiSecret(***), '***', '***')
     """
 
-    _key: bytes = attrs.field(alias="key")
+    __slots__ = ("_key",)
+    _key: bytes
 
-    @_key.validator
-    def _not_empty(self, attribute: attrs.Attribute[bytes], value: bytes) -> None:
-        del attribute
-        if not value:
+    def __init__(self, key: bytes) -> None:
+        """Wrap the decoded key bytes (use `from_base64` for the text Kraken shows)."""
+        if not key:
             raise InvalidCredentials("the API secret is empty")
+        object.__setattr__(self, "_key", bytes(key))
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("ApiSecret is immutable")
 
     @classmethod
     def from_base64(cls, text: str) -> ApiSecret:

@@ -263,12 +263,17 @@ class WireOptions:
     `fee_flag`: always send `fciq`/`fcib`, so the fee currency never depends on Kraken's default
     (its docs and its behaviour disagree for sells).
     `validate_only`: send `validate=true` (Kraken checks the order and places nothing).
+    `reduce_only_on_spot`: Kraken documents `reduce_only` for margin orders only, and a spot
+    order has no margin position to reduce (`EOrder:Reduce only:No position exists`). By default
+    it is sent only with leverage > 1, so a spot stop-loss is never refused for carrying it; the
+    domain already keeps exits within the open size.
     """
 
     trigger: TriggerReference | None = None
     true_text: str = "true"
     fee_flag: bool = True
     validate_only: bool = False
+    reduce_only_on_spot: bool = False
 
 
 DEFAULT_WIRE_OPTIONS: Final = WireOptions()
@@ -414,7 +419,7 @@ def encode_order(
         **_time_in_force(order),
         **_leverage(order),
     }
-    if order.reduce_only:
+    if order.reduce_only and (order.leverage > ONE or options.reduce_only_on_spot):
         fields["reduce_only"] = options.true_text
     fields.update(_oflags(order, options))
     fields["cl_ord_id"] = _client_order_id(order.client_order_id)

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -43,6 +44,7 @@ from execution_core.service.results import ExecutionResult
 from execution_core.service.tracker import PositionTracker
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+E = TypeVar("E")
 BTC = "BTC/USDT"
 
 REJECTED_AMEND = ExchangeFailure(
@@ -56,8 +58,9 @@ REJECTED_AMEND = ExchangeFailure(
 class FakeOrderControl:
     """The manager's face to the tracker, with the exchange's protective orders as state.
 
-    `fail_amends` makes the next amendments fail; `gate`, when set, holds every amendment until
-    the test opens it (to interleave two flows).
+    `fail_amends` makes the next amendments fail, `refused_kinds` every amendment of a kind
+    ("stop", "take_profit"); each event in `holds` holds one amendment
+    (the next one to arrive) until the test sets it, to interleave two flows.
     """
 
     def __init__(self) -> None:
@@ -67,15 +70,18 @@ class FakeOrderControl:
         self.closes: list[tuple[str, Decimal, str]] = []
         self.halts: list[str] = []
         self.fail_amends = 0
+        self.refused_kinds: set[str] = set()
         self.fail_closes = False
-        self.gate: asyncio.Event | None = None
+        self.holds: list[asyncio.Event] = []
 
     async def _amend(
         self, kind: str, book: dict[str, Decimal], position_id: str, level: Decimal
     ) -> Result[None, ExchangeFailure | Refusal]:
-        if self.gate is not None:
-            await self.gate.wait()
+        if self.holds:
+            await self.holds.pop(0).wait()
         self.amends.append((kind, position_id, level))
+        if kind in self.refused_kinds:
+            return Failure(REJECTED_AMEND)
         if self.fail_amends:
             self.fail_amends -= 1
             return Failure(REJECTED_AMEND)
@@ -142,7 +148,7 @@ class RecordingPublisher:
     async def publish(self, events: Sequence[Event]) -> None:
         self.events.extend(events)
 
-    def of(self, kind: type[Event]) -> list[Event]:
+    def of(self, kind: type[E]) -> list[E]:
         return [event for event in self.events if isinstance(event, kind)]
 
 
@@ -157,7 +163,7 @@ class World:
     risk: FakeRiskEngine
     publisher: RecordingPublisher
 
-    def stored(self, kind: type[Event]) -> list[Event]:
+    def stored(self, kind: type[E]) -> list[E]:
         """The stored events of one kind, in order."""
         return [s.event for s in self.repository.events if isinstance(s.event, kind)]
 

@@ -59,7 +59,7 @@ from execution_core.domain.positions import (
     PositionChange,
 )
 from execution_core.domain.refusals import InvalidValue, Refusal
-from execution_core.domain.rounding import round_stop_loss, round_take_profit
+from execution_core.domain.rounding import is_multiple, round_stop_loss, round_take_profit
 from execution_core.domain.trailing import TrailingStop
 from execution_core.domain.triggers import Trigger, TriggerIndex
 from execution_core.ports import (
@@ -1099,8 +1099,9 @@ def _fraction(symbol: str, fraction: DecimalLike) -> Result[Decimal, Refusal]:
 
 
 def _rounded(value: Decimal, tick: Decimal | None, side: PositionSide, *, stop: bool) -> Decimal:
-    if tick is None or value <= ZERO:
-        return value  # nothing to round to; a non-positive level is refused by the validation
+    """`value` on the tick in the safe direction; a value already on it is kept as written."""
+    if tick is None or value <= ZERO or is_multiple(value, tick):
+        return value  # a non-positive level is refused by the validation that follows
     return round_stop_loss(value, side, tick) if stop else round_take_profit(value, side, tick)
 
 

@@ -120,12 +120,23 @@ class Codec:
     def _load(self, data: Mapping[str, Any], cls: Any) -> object:  # noqa: ANN401 - unions too
         try:
             return cast("object", self._converter.structure(dict(data), cls))
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
-            name = getattr(cls, "__name__", "Event")
-            raise CodecError(f"stored JSON is not a valid {name}: {error}") from error
+        except cattrs.BaseValidationError as error:
+            reasons = "; ".join(cattrs.transform_error(error, format_exception=_describe))
+            raise CodecError(f"stored JSON is not a valid {_name(cls)}: {reasons}") from error
+        except (ValueError, TypeError, KeyError) as error:
+            raise CodecError(f"stored JSON is not a valid {_name(cls)}: {error}") from error
 
 
 # --------------------------------------------------------------------------- hooks
+def _name(cls: object) -> str:
+    return getattr(cls, "__name__", "Event")
+
+
+def _describe(error: BaseException, target: type | None) -> str:
+    del target
+    return f"{type(error).__name__}: {error}"
+
+
 def _event_tag(cls: type) -> str:
     return cast("str", cls.kind)  # type: ignore[attr-defined]  # every Event class has `kind`
 

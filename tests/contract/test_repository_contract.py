@@ -574,3 +574,18 @@ async def test_a_new_repository_instance_over_the_same_store_sees_everything(
     later = OrderAccepted(order_id="o-1", exchange_order_id="EX-o-1", at=T0)
     await reopened.commit(UnitOfWork(events=(later,)))
     assert events_of(list(await reopened.load_events())) == [*events, later]
+
+
+async def test_a_client_order_id_reused_by_another_order_is_refused_and_nothing_is_stored(
+    backend: Backend,
+) -> None:
+    first = an_order("o-1")
+    await backend.repository.commit(UnitOfWork(events=(created(first),), orders=(first,)))
+    thief = attrs.evolve(an_order("o-2"), client_order_id=first.client_order_id)
+
+    with pytest.raises((RepositoryWriteError, WriteConflict)):
+        await backend.repository.commit(UnitOfWork(events=(created(thief),), orders=(thief,)))
+
+    assert await backend.repository.load_order("o-2") is None
+    assert await backend.repository.find_order_by_client_id(first.client_order_id) == first
+    assert len(await backend.repository.load_events()) == 1

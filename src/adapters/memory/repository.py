@@ -45,14 +45,7 @@ class InMemoryRepository:
         """Store `unit` atomically: all of it, or (raising) none of it."""
         if self._failures:
             raise self._failures.pop(0)
-        new_fills: list[Fill] = []
-        for fill in unit.fills:
-            stored = self._fills.get(fill.order_id, {}).get(fill.trade_id)
-            if stored is None:
-                new_fills.append(fill)
-            elif stored != fill:
-                msg = f"fill {fill.trade_id} of order {fill.order_id} stored with other content"
-                raise RepositoryWriteError(msg)
+        new_fills = self._check(unit)
         # Every check passed: apply. Nothing below can fail.
         sequence = len(self.events)
         for event in unit.events:
@@ -69,6 +62,24 @@ class InMemoryRepository:
         for snapshot in unit.snapshots:
             self._snapshots.setdefault(snapshot.position_id, []).append(snapshot)
         self.commits += 1
+
+    def _check(self, unit: UnitOfWork) -> list[Fill]:
+        """Refuse a unit that contradicts what is stored; return its fills not yet stored."""
+        for order in unit.orders:
+            owner = self._by_client_id.get(order.client_order_id)
+            if owner is not None and owner != order.id:
+                msg = f"client order id {order.client_order_id} already belongs to order {owner}"
+                raise RepositoryWriteError(msg)
+        new_fills: dict[tuple[str, str], Fill] = {}
+        for fill in unit.fills:
+            key = (fill.order_id, fill.trade_id)
+            stored = self._fills.get(fill.order_id, {}).get(fill.trade_id, new_fills.get(key))
+            if stored is None:
+                new_fills[key] = fill
+            elif stored != fill:
+                msg = f"fill {fill.trade_id} of order {fill.order_id} stored with other content"
+                raise RepositoryWriteError(msg)
+        return list(new_fills.values())
 
     async def load_open_orders(self) -> Sequence[Order]:
         """Orders not in a terminal status."""

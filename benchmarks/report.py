@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import RESULTS_DIR, format_ns
+from benchmarks.harness import RESULTS_DIR, format_bytes, format_ns
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
@@ -38,10 +38,16 @@ def bench_table(document: dict[str, Any]) -> str:
             format_ns(r["p95_ns"]),
             f"{r['ops_per_s']:,.0f}",
             (f"<= {format_ns(r['target_ns'])}: {r['verdict']}" if r.get("target_ns") else ""),
+            _memory(r.get("memory")),
         ]
         for r in document["results"]
     ]
-    return _markdown(["operation", "median", "p95", "ops/s", "target"], rows, "lrrrl")
+    header = ["operation", "median", "p95", "ops/s", "target", "peak allocated per op"]
+    return _markdown(header, rows, "lrrrlr")
+
+
+def _memory(memory: dict[str, int] | None) -> str:
+    return format_bytes(memory["peak_bytes"]) if memory else ""
 
 
 def compare_table(document: dict[str, Any]) -> str:

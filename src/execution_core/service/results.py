@@ -89,3 +89,37 @@ class OrderControl(Protocol):
     async def halt(self, reason: str) -> None:
         """Kill switch: trading state HALTED and every open order cancelled."""
         ...
+
+
+@attrs.frozen(kw_only=True)
+class PollSummary:
+    """What one monitoring pass did."""
+
+    status_calls: int = 0
+    """Batched `order_status` calls made (one per pass when any order is open at the exchange)."""
+    reports: int = 0
+    updated: int = 0
+    lookups: int = 0
+    timeouts: int = 0
+    failures: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class ReconciliationSummary:
+    """What `reconcile()` found and did; `error` is set when the exchange could not be read."""
+
+    updated: int = 0
+    looked_up: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+    adopted: int = 0
+    error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class KillSwitchResult:
+    """`cancel_all`: how many orders the exchange cancelled, and the closes when flattening."""
+
+    cancelled: int
+    closes: tuple[ExecutionResult, ...] = ()
+    error: str | None = None

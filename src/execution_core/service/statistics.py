@@ -73,13 +73,14 @@ class ExecutionStatistics:
         """One proposal reached `execute_trade`."""
         self._proposals += 1
 
-    def order_status(self, old: OrderStatus | None, new: OrderStatus) -> None:
-        """An order was created (`old` None) or moved from `old` to `new`."""
+    def order_status(self, old: OrderStatus | None, new: OrderStatus | None) -> None:
+        """An order was created (`old` None), moved, or forgotten (`new` None)."""
         if old is new:
             return
         if old is not None:
             self._by_status[old] -= 1
-        self._by_status[new] += 1
+        if new is not None:
+            self._by_status[new] += 1
 
     def refusal(self, code: str) -> None:
         """A proposal or an order was refused for `code`."""

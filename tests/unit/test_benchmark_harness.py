@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +17,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from benchmarks import harness  # noqa: E402 - importable only once the repository root is on the path
+from benchmarks.compare import differences  # noqa: E402 - ditto
 from benchmarks.harness import Benchmark, Measurement, Memory  # noqa: E402 - ditto
+from benchmarks.ours import Figures  # noqa: E402 - ditto
 from benchmarks.run import benchmarks_of  # noqa: E402 - ditto
 
 
@@ -147,3 +150,33 @@ def test_a_target_reads_pass_at_or_under_it_and_miss_above_it() -> None:
     assert above.verdict == "<= 10 us MISS"
     assert untargeted.verdict == ""
     assert above.as_json()["verdict"] == "MISS"
+
+
+def _figures(*, realized_net: str = "27.712", after_1000: str = "44999.9") -> Figures:
+    return Figures(
+        order_size=Decimal("0.1"),
+        order_price=Decimal(45000),
+        order_status="filled",
+        order_filled=Decimal("0.1"),
+        order_average_price=Decimal(45000),
+        entry_price=Decimal(45040),
+        size=Decimal("0.1"),
+        unrealized_at_new_price=Decimal(96),
+        realized_net=Decimal(realized_net),
+        entry_price_after_earlier={
+            1: Decimal(44990),
+            1_000: Decimal(after_1000),
+            10_000: Decimal("44999.9963"),
+        },
+    )
+
+
+def test_the_comparison_accepts_an_average_kept_as_a_binary_double() -> None:
+    checked = differences(_figures(), _figures(after_1000="44999.89999999998"))
+    assert [name for name, _, _, same in checked if not same] == []
+    assert len(checked) == 12
+
+
+def test_the_comparison_flags_a_realized_pnl_one_cent_apart() -> None:
+    checked = differences(_figures(), _figures(realized_net="27.722"))
+    assert [name for name, _, _, same in checked if not same] == ["realized net of fees"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from execution_core.domain.events import (
     PositionSnapshotTaken,
     PriceStale,
 )
-from execution_core.ports import PositionSnapshot
+from execution_core.ports import PositionSnapshot, UnitOfWork
 
 sys.path.insert(0, str(Path(__file__).parent))  # the tracker's shared fakes live beside this file
 from test_tracker_fakes import (
@@ -204,3 +205,27 @@ def test_daily_pnl_leaves_out_a_symbol_whose_price_went_stale(world: World) -> N
     assert detail.stale == (BTC,)
     # Only the XRP position: 100 x 0.1 gross - 100 x 0.6 x 0.0040 exit fee.
     assert detail.unrealized == Decimal("9.7600")
+
+
+async def test_two_flows_recording_at_once_store_each_event_once_and_in_order(
+    world: World,
+) -> None:
+    open_long(world, "p1")
+    world.tracker.update_price(BTC, 45_000)
+    gate = asyncio.Event()
+    commit = world.repository.commit
+
+    async def slow_commit(unit: UnitOfWork) -> None:
+        await gate.wait()
+        await commit(unit)
+
+    world.repository.commit = slow_commit  # type: ignore[method-assign]
+    first = asyncio.create_task(world.tracker.take_snapshots())
+    second = asyncio.create_task(world.tracker.check_sl_tp_triggers({BTC: Decimal(44_000)}))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, second)
+    kinds = [type(stored.event).__name__ for stored in world.repository.events]
+    assert kinds == ["PositionSnapshotTaken", "TriggerFired"]
+    assert [type(e).__name__ for e in world.publisher.events] == kinds

@@ -19,8 +19,9 @@ Rules (docs/position-tracker.md has the walk-through, docs/dev/service-design.md
 
 Runtime policy (design.md §4): the book (positions, index, aggregates, price cache) changes only
 in synchronous code between awaits, so every read-modify-write is atomic without a lock; I/O
-(commit, publish, exchange calls) comes after the change. The one lock, per position, guards
-the ORDER of stop / take-profit amendments sent to the exchange (see `_push_levels`).
+(commit, publish, exchange calls) comes after the change. Two locks guard ORDER, never the
+book: one per position for the stop / take-profit amendments sent to the exchange (see
+`_push_levels`), and one for the tracker's own commits (see `_commit_lock`).
 """
 
 from __future__ import annotations
@@ -182,8 +183,9 @@ class PositionTracker:
     """Owns the open positions (by id), their `TriggerIndex` and the price cache.
 
     Build it with the ports; the manager attaches itself (`attach`) so that the tracker can
-    amend stops and close positions. Without an attached `OrderControl` the tracker is a book:
-    it values and reports, and its exchange actions are skipped (and said so in alerts).
+    amend stops and close positions. Without an attached `OrderControl` the tracker is a book
+    (a notebook, a backtest): levels change in the book only, and a close or a risk alert that
+    needs the manager is refused or reported as an `AlertRaised`.
     """
 
     def __init__(
@@ -218,7 +220,10 @@ class PositionTracker:
         self._realized_today = ZERO
         self._exposures_dirty = False
         self._pending: list[UnitOfWork] = []
-        """Units whose commit failed, committed first by the next `_record` (nothing is lost)."""
+        """Units not yet committed, oldest first (a failed commit stays here: nothing is lost)."""
+        self._commit_lock = asyncio.Lock()
+        """Guards the commit of `_pending`: one flow commits at a time, in order, so that two
+        flows recording at once never store the same unit twice nor out of order."""
         # Exchange-side levels (see `_push_levels`): what the exchange last accepted from us,
         # and the positions whose exchange stop lags the book after a failed amendment.
         self._amend_locks: dict[str, asyncio.Lock] = {}
@@ -1058,14 +1063,18 @@ class PositionTracker:
         )
         if unit:
             self._pending.append(unit)
+        if not self._pending:
+            return
         published: list[Event] = []
-        while self._pending:
-            head = self._pending[0]
-            if head.positions:
-                head = attrs.evolve(head, positions=tuple(self._current(p) for p in head.positions))
-            await self._repository.commit(head)
-            self._pending.pop(0)
-            published.extend(head.events)
+        async with self._commit_lock:
+            while self._pending:
+                head = self._pending[0]
+                if head.positions:
+                    current = tuple(self._current(p) for p in head.positions)
+                    head = attrs.evolve(head, positions=current)
+                await self._repository.commit(head)
+                self._pending.pop(0)
+                published.extend(head.events)
         if published and self._publisher is not None:
             await self._publisher.publish(published)
 

@@ -166,9 +166,11 @@ def test_a_pending_order_found_at_the_exchange_is_submitted_then_accepted() -> N
     assert update.order.status is OrderStatus.OPEN
 
 
-def test_a_size_amended_at_the_exchange_is_taken_over() -> None:
-    update = reconcile_order(order(), report(size="0.05"), at=AT)
-    assert update.order.size == Decimal("0.05")
+def test_a_reported_size_never_resizes_the_order_a_stale_report_cannot_undo_an_amend() -> None:
+    amended = attrs.evolve(order(), size=Decimal("0.2"))
+    update = reconcile_order(amended, report(size="0.1", filled="0.05"), at=AT)
+    assert update.order.size == Decimal("0.2")
+    assert update.order.filled_size == Decimal("0.05")
 
 
 def test_reconcile_applies_missed_fills_and_lists_vanished_orders_for_a_lookup() -> None:

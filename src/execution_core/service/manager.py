@@ -36,6 +36,7 @@ from execution_core.domain.enums import (
     OrderSide,
     OrderStatus,
     OrderType,
+    PositionSide,
     TimeInForce,
     TradingState,
 )
@@ -282,6 +283,9 @@ class OrderExecutionManager:
         self._closing: set[str] = set()
         """Positions being closed: their contingent orders are not re-placed meanwhile."""
         self._dust_reported: dict[str, Decimal] = {}
+        self._watched_targets: set[str] = set()
+        """Positions whose take-profit the exchange could not hold beside the stop (Kraken spot
+        holds the base for an untriggered stop): the monitor closes them at the target."""
         self._backlog: deque[UnitOfWork] = deque()
         """Units of work the repository refused: committed, in order, before any newer one."""
         self._needs_reconcile = False
@@ -473,6 +477,7 @@ class OrderExecutionManager:
             if await self._guarded(order.id, self._resolve_by_lookup(order)) is None:
                 failures += 1
         timeouts = await self._expire_due(self._clock.now())
+        await self._watch_targets()
         if self._needs_reconcile:
             await self.reconcile()
         return PollSummary(
@@ -1312,6 +1317,7 @@ class OrderExecutionManager:
                 await self._cancel_quietly(order, "position closed")
             self._protection.pop(position_id, None)
             self._dust_reported.pop(position_id, None)
+            self._watched_targets.discard(position_id)
             return
         instrument = self._instruments.by_symbol.get(position.symbol)
         if instrument is None:
@@ -1329,7 +1335,7 @@ class OrderExecutionManager:
                 if existing is not None:
                     await self._cancel_quietly(existing, "nothing left to protect")
                 continue
-            if target < minimum:
+            if target < minimum or (existing is None and position_id in self._watched_targets):
                 continue
             if existing is None:
                 await self._place_contingent(position, instrument, role, level, target)
@@ -1393,6 +1399,23 @@ class OrderExecutionManager:
             )
             return
         result = await self._send(order)
+        if (
+            not result.success
+            and role is _TARGET
+            and result.reason == FailureKind.INSUFFICIENT_FUNDS.value
+            and self._book.open_for_position_with_role(position.id, _STOP) is not None
+        ):
+            # Kraken spot holds the base for the untriggered stop: the target cannot rest beside
+            # it. The monitor watches the target instead and exits when the price reaches it.
+            self._watched_targets.add(position.id)
+            await self._alert(
+                "contingent",
+                "info",
+                f"position {position.id}: the take-profit {trigger} is watched by the monitor "
+                "(the exchange holds the position for its stop-loss); a protected market exit "
+                "closes the position when the reference price reaches it",
+            )
+            return
         if not result.success:
             await self._alert(
                 "contingent",
@@ -1445,6 +1468,8 @@ class OrderExecutionManager:
             else round_take_profit(level, position.side, tick)
         )
         existing = self._book.open_for_position_with_role(position_id, role)
+        if existing is None and role is _TARGET and position_id in self._watched_targets:
+            return Success(None)  # the monitor reads the tracker's level
         if existing is None:
             exiting = sum(
                 (
@@ -1462,6 +1487,35 @@ class OrderExecutionManager:
         if isinstance(amended, Failure):
             return Failure(amended.failure())
         return Success(None)
+
+    async def _watch_targets(self) -> int:
+        """Close the positions whose watched take-profit the reference price has reached."""
+        if not self._watched_targets:
+            return 0
+        by_symbol: dict[str, list[Position]] = {}
+        for position_id in list(self._watched_targets):
+            position = self._tracker.get(position_id)
+            if position is None or not position.is_open:
+                self._watched_targets.discard(position_id)
+                continue
+            by_symbol.setdefault(position.symbol, []).append(position)
+        closed = 0
+        for symbol, positions in by_symbol.items():
+            quoted = await self._exchange.reference_price(symbol)
+            if isinstance(quoted, Failure):
+                continue  # the next pass looks again
+            price = quoted.unwrap()
+            for position in positions:
+                target = position.take_profit
+                if target is None or position.id in self._closing:
+                    continue
+                long = position.side is PositionSide.LONG
+                if (price >= target) if long else (price <= target):
+                    await self._guarded(
+                        position.id, self.close_position(position.id, reason="take_profit")
+                    )
+                    closed += 1
+        return closed
 
     # ----------------------------------------------------------------------- closing
     async def _close(  # noqa: C901 - full and partial closes share the checks

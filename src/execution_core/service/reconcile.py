@@ -9,12 +9,11 @@
 
 1. a report about an order still PENDING means it was sent after all: SUBMITTED first;
 2. the exchange's id is recorded (SUBMITTED -> OPEN, or kept after fills / a cancel);
-3. a size the exchange reports as amended is taken over while the order can still be amended;
-4. executions: per trade when the report lists trades (each keyed by its trade id), topped up
+3. executions: per trade when the report lists trades (each keyed by its trade id), topped up
    by the cumulative volume for anything the trade list does not cover; by cumulative volume
    only (`apply_executed_volume`) when it lists none, or when this order was already fed
    cumulatively (mixing both ways would count a trade twice);
-5. the terminal status last, so a fill that raced a cancel is applied before the cancel: a
+4. the terminal status last, so a fill that raced a cancel is applied before the cancel: a
    canceled or expired report with `filled_size > 0` leaves a cancelled / expired order with its
    fills; a closed report with volume left unfilled (an IOC remainder) cancels the rest.
 
@@ -53,7 +52,6 @@ _PENDING = OrderStatus.PENDING
 _CLOSED = ReportedStatus.CLOSED
 _CANCELED = ReportedStatus.CANCELED
 _EXPIRED = ReportedStatus.EXPIRED
-_AMENDABLE = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
 
 
 @attrs.frozen(kw_only=True)
@@ -71,7 +69,7 @@ class OrderUpdate:
         return bool(self.events) or self.order is not self.previous
 
 
-def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> OrderUpdate:  # noqa: C901 - the five steps above, in one flat pass
+def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> OrderUpdate:  # noqa: C901 - the four steps above, in one flat pass
     """`order` after `report`: the transitions, the new fills and the events they produced."""
     if report.filled_size < order.filled_size:
         return OrderUpdate(previous=order, order=order)  # an older report: nothing new in it
@@ -95,12 +93,6 @@ def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> Order
     exchange_id = report.exchange_order_id
     if exchange_id and current.exchange_order_id != exchange_id:
         step(order_states.accept(current, exchange_order_id=exchange_id, at=at))
-    if (
-        report.size != current.size
-        and current.status in _AMENDABLE
-        and report.size > current.filled_size
-    ):
-        step(order_states.amend(current, size=report.size, at=at))
     if report.trades and not _fed_cumulatively(current):
         for trade in report.trades:
             step(order_states.apply_fill(current, trade.to_fill(current), at=at))

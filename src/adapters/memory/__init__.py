@@ -22,6 +22,8 @@ from adapters.memory.engine_types import (
     Reason,
     TradeInfo,
 )
+from adapters.memory.faults import ExchangeMethod, Fault, FaultKind, FaultRecord, Faults
+from adapters.memory.simulated import SimulatedExchange
 
 __all__ = [
     "INTERMEDIATE",
@@ -37,11 +39,17 @@ __all__ = [
     "EngineConfig",
     "EngineError",
     "ErrorCode",
+    "ExchangeMethod",
+    "Fault",
+    "FaultKind",
+    "FaultRecord",
+    "Faults",
     "OFlag",
     "OrderInfo",
     "OrderRequest",
     "PaperEngine",
     "RateTier",
     "Reason",
+    "SimulatedExchange",
     "TradeInfo",
 ]

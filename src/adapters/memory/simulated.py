@@ -525,6 +525,12 @@ def _opened(info: OrderInfo) -> datetime:
     return info.opentm
 
 
+def _less(total: Decimal, parts: Iterable[Decimal]) -> Decimal:
+    """`total - sum(parts)`, with nothing left reading as a plain 0 (not 0.00)."""
+    rest = total - sum(parts, ZERO)
+    return rest or ZERO
+
+
 def _without(report: OrderReport, hidden: frozenset[str]) -> OrderReport:
     """`report` as it looked before the fills in `hidden` (a lagging report)."""
     gone = [trade for trade in report.trades if trade.trade_id in hidden]
@@ -538,9 +544,9 @@ def _without(report: OrderReport, hidden: frozenset[str]) -> OrderReport:
         status=status,
         closed_at=closed_at,
         reason=reason,
-        filled_size=report.filled_size - sum((t.quantity for t in gone), ZERO),
-        filled_cost=report.filled_cost - sum((t.quantity * t.price for t in gone), ZERO),
-        fee=report.fee - sum((t.fee for t in gone), ZERO),
+        filled_size=_less(report.filled_size, (t.quantity for t in gone)),
+        filled_cost=_less(report.filled_cost, (t.quantity * t.price for t in gone)),
+        fee=_less(report.fee, (t.fee for t in gone)),
         trades=tuple(trade for trade in report.trades if trade.trade_id not in hidden),
     )
 

@@ -711,36 +711,33 @@ class ExchangeContract:
 
     # ------------------------------------------------------------------ refusals
     @pytest.mark.parametrize(
-        ("fields", "kinds", "code_start"),
+        ("fields", "kinds"),
         [
             pytest.param(
                 {"size": "0.00005", "price": "49000"},
                 {FailureKind.ORDER_MINIMUM},
-                "EOrder:Order minimum not met",
                 id="order minimum",
             ),
             pytest.param(
                 {"size": "0.0001", "price": "1000"},
                 {FailureKind.COST_MINIMUM},
-                "EOrder:Cost minimum not met",
                 id="cost minimum",
             ),
             pytest.param(
                 {"price": "49000.05"},
-                {FailureKind.INVALID_PRICE, FailureKind.TICK_SIZE},
-                "EOrder:",
+                # Kraken answers INVALID_PRICE (too many decimals) or TICK_SIZE; an adapter that
+                # refuses such a price before sending it says INVALID_ARGUMENTS.
+                {FailureKind.INVALID_PRICE, FailureKind.TICK_SIZE, FailureKind.INVALID_ARGUMENTS},
                 id="price off the tick",
             ),
             pytest.param(
                 {"size": "1", "price": "49000"},
                 {FailureKind.INSUFFICIENT_FUNDS},
-                "EOrder:Insufficient funds",
                 id="insufficient funds",
             ),
             pytest.param(
                 {"symbol": "DOGE/USDT", "size": "100", "price": "0.1"},
                 {FailureKind.UNKNOWN_PAIR},
-                "EQuery:",
                 id="unknown pair",
             ),
         ],
@@ -750,7 +747,6 @@ class ExchangeContract:
         harness: ExchangeHarness,
         fields: dict[str, str],
         kinds: set[FailureKind],
-        code_start: str,
     ) -> None:
         await harness.fund("USDT", Decimal(10_000))
         await harness.set_price(BTC, Decimal(50_000))
@@ -760,7 +756,6 @@ class ExchangeContract:
 
         assert failure.kind in kinds
         assert failure.retry is RetryClass.NEVER
-        assert failure.code.startswith(code_start)
         assert (await harness.exchange.find_order(order.client_order_id)).unwrap() is None
 
     async def test_too_many_orders_too_fast_on_one_pair_are_refused_until_the_counter_decays(

@@ -316,6 +316,35 @@ async def test_refusals_are_classified_exactly_as_the_kraken_adapter_classifies_
     assert failure == classify_error("EOrder:Insufficient funds")
 
 
+@pytest.mark.parametrize(
+    ("fields", "code", "kind"),
+    [
+        ({"size": Decimal("0.00005")}, "EOrder:Order minimum not met", FailureKind.ORDER_MINIMUM),
+        (
+            {"size": Decimal("0.0001"), "price": Decimal(1000)},
+            "EOrder:Cost minimum not met",
+            FailureKind.COST_MINIMUM,
+        ),
+        (
+            {"price": Decimal("49000.05")},
+            "EOrder:Invalid price:XBTUSDT price can only be specified up to 1 decimals.",
+            FailureKind.INVALID_PRICE,
+        ),
+        ({"size": Decimal(100)}, "EOrder:Insufficient funds", FailureKind.INSUFFICIENT_FUNDS),
+        ({"symbol": "DOGE/USDT"}, "EQuery:Unknown asset pair", FailureKind.UNKNOWN_PAIR),
+    ],
+    ids=["order minimum", "cost minimum", "price decimals", "funds", "unknown pair"],
+)
+async def test_a_refusal_carries_kraken_s_exact_error_string(
+    fields: dict[str, object], code: str, kind: FailureKind
+) -> None:
+    simulated = exchange()
+
+    failure = failure_of(await simulated.place_order(make(**fields)))
+
+    assert (failure.code, failure.kind, failure.retry) == (code, kind, RetryClass.NEVER)
+
+
 async def test_a_price_off_a_coarse_tick_is_refused_with_the_tick_size_error() -> None:
     coarse = attrs.evolve(BTC_USDT, tick_size=Decimal("0.5"))
     simulated = SimulatedExchange(clock=FakeClock(), instruments=[coarse])

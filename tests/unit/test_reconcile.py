@@ -238,3 +238,21 @@ def test_an_order_built_from_a_report_carries_the_reported_shape() -> None:
     assert built.client_order_id == "adopted:X-8"
     assert built.size == Decimal("0.1")
     assert built.status is OrderStatus.SUBMITTED
+
+
+def test_an_update_truncated_before_a_fill_is_the_order_as_it_was_before_that_fill() -> None:
+    trades = (trade("T-1", "0.03"), trade("T-2", "0.04"))
+    update = reconcile_order(
+        order(), report(status=ReportedStatus.CANCELED, filled="0.07", trades=trades), at=AT
+    )
+    assert [e.kind for e in update.events] == ["order_filled", "order_filled", "order_cancelled"]
+    first_only = update.truncated(1)
+    assert first_only.order.filled_size == Decimal("0.03")
+    assert first_only.order.status is OrderStatus.PARTIALLY_FILLED
+    assert [f.trade_id for f in first_only.fills] == ["T-1"]
+    assert [e.kind for e in first_only.events] == ["order_filled"]
+    nothing = update.truncated(0)
+    assert nothing.order is update.previous
+    assert nothing.events == ()
+    assert not nothing.changed
+    assert update.truncated(2) is update

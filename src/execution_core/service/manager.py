@@ -321,8 +321,12 @@ class OrderExecutionManager:
         """Orders by status, refusals by reason, fills, fees, latency."""
         return self._stats.snapshot()
 
-    async def start(self) -> ReconciliationSummary:
-        """Load instruments and the stored book, reconcile with the exchange, start the loops."""
+    async def start(self, *, run_loops: bool = True) -> ReconciliationSummary:
+        """Load instruments and the stored book, reconcile with the exchange, start the loops.
+
+        `run_loops=False` loads and reconciles only: drive `poll_once()` and `heartbeat()` by
+        hand (tests, notebooks).
+        """
         live = await self._exchange.instruments()
         if isinstance(live, Success):
             instruments = self._instruments
@@ -335,6 +339,8 @@ class OrderExecutionManager:
         self._tracker.load(await self._repository.load_open_positions())
         await self._tracker.publish_exposures()
         summary = await self.reconcile()
+        if not run_loops:
+            return summary
         self._monitor = SupervisedLoop(
             name="order-monitor",
             interval=self._config.monitoring.poll_interval_seconds,
@@ -559,6 +565,9 @@ class OrderExecutionManager:
             cancelled += isinstance(done, Success)
         for order in plan.lookups:
             await self._guarded(order.id, self._resolve_by_lookup(order))
+        # Whatever happened while we were not looking, every open position gets its stop and
+        # target sized to what it holds (and a closed one loses its leftovers).
+        await self._sync_all_contingent()
         return ReconciliationSummary(
             updated=len(plan.updates),
             looked_up=len(plan.lookups),
@@ -566,6 +575,14 @@ class OrderExecutionManager:
             cancelled=cancelled,
             adopted=len(plan.adopted),
         )
+
+    async def _sync_all_contingent(self) -> None:
+        positions = {position.id: None for position in self._tracker.open_positions()}
+        for order in self._book.open_orders():
+            if order.role is not _ENTRY and order.position_id is not None:
+                positions[order.position_id] = None
+        for position_id in positions:
+            await self._guarded(position_id, self._sync_contingent(position_id))
 
     # ----------------------------------------------------------------------- order control
     async def modify_order(  # noqa: PLR0911 - one return per refusal
@@ -1037,7 +1054,9 @@ class OrderExecutionManager:
                     self._put(transition.order)
                     await self._store(transition.events, orders=(transition.order,))
             case _Found(report):
-                await self._apply_update(reconcile_order(current, report, at=now))
+                await self._guarded(
+                    order.id, self._apply_update(reconcile_order(current, report, at=now))
+                )
             case _Refused(failure) | _Again(failure):
                 rejected = order_states.reject(
                     current, code=failure.kind.value, message=str(failure), at=now
@@ -1102,28 +1121,39 @@ class OrderExecutionManager:
         return True
 
     async def _apply_update(self, update: OrderUpdate) -> None:  # noqa: C901 - commit, then the follow-ups
-        """Commit an order change with its fills and position changes; then follow up."""
-        order = update.order
-        self._put(order)
+        """Commit an order change with its fills and position changes; then follow up.
+
+        Each fill reaches the position exactly once: if passing fill k to the tracker fails,
+        the order is stored as it was before fill k (the next report brings k again) and the
+        failure is raised as an `OrderTaskError` naming the order.
+        """
         tracker = self._tracker
-        events: list[Event] = list(update.events)
         positions: dict[str, Position] = {}
-        instrument = self._instruments.by_symbol.get(order.symbol)
+        position_events: list[Event] = []
+        failed: Exception | None = None
         if update.fills:
             now = self._clock.now()
-            for fill in update.fills:
+            instrument = self._instruments.by_symbol.get(update.order.symbol)
+            for index, fill in enumerate(update.fills):
+                holder = update.after_fill[index]
+                try:
+                    change = self._position_change(tracker, holder, fill, now)
+                except Exception as error:  # noqa: BLE001 - stored up to here, then reported
+                    update = update.truncated(index)
+                    failed = error
+                    break
                 if instrument is not None:
                     self._stats.fill(fill, base=instrument.base, quote=instrument.quote)
-                change = self._position_change(tracker, order, fill, now)
                 if isinstance(change, Failure):
-                    refusal = change.failure()
-                    message = f"fill {fill.trade_id} of order {order.id}: {refusal.message}"
+                    message = (
+                        f"fill {fill.trade_id} of order {holder.id}: {change.failure().message}"
+                    )
                     self._stats.alert()
                     self._needs_reconcile = True
-                    events.append(
-                        OrderNeedsReconciliation(order_id=order.id, reason=message, at=now)
+                    position_events.append(
+                        OrderNeedsReconciliation(order_id=holder.id, reason=message, at=now)
                     )
-                    events.append(
+                    position_events.append(
                         AlertRaised(
                             source="positions", severity="critical", message=message, at=now
                         )
@@ -1131,12 +1161,19 @@ class OrderExecutionManager:
                     continue
                 applied = change.unwrap()
                 positions[applied.position.id] = applied.position
-                events.extend(applied.events)
+                position_events.extend(applied.events)
+        order = update.order
+        self._put(order)
         await self._store(
-            events, orders=(order,), fills=update.fills, positions=tuple(positions.values())
+            (*update.events, *position_events),
+            orders=(order,),
+            fills=update.fills,
+            positions=tuple(positions.values()),
         )
         if positions:
             await tracker.publish_exposures()
+        if failed is not None:
+            raise OrderTaskError(order.id, failed)
         position_id = order.position_id or (order.id if order.role is _ENTRY else None)
         if position_id is None:
             return

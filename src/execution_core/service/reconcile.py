@@ -56,17 +56,38 @@ _EXPIRED = ReportedStatus.EXPIRED
 
 @attrs.frozen(kw_only=True)
 class OrderUpdate:
-    """One order brought up to date: before, after, the new fills and the events, in order."""
+    """One order brought up to date: before, after, the new fills and the events, in order.
+
+    `after_fill[k]` is the order just after `fills[k]`, and `fill_events[k]` the index in
+    `events` of that fill's `OrderFilled`: `truncated(k)` is the update as if only the first
+    `k` fills had arrived (what to store when passing fill `k` on failed).
+    """
 
     previous: Order
     order: Order
     fills: tuple[Fill, ...] = ()
     events: tuple[Event, ...] = ()
+    after_fill: tuple[Order, ...] = ()
+    fill_events: tuple[int, ...] = ()
 
     @property
     def changed(self) -> bool:
         """Whether anything is to be stored (a new state, a new fill or an event)."""
         return bool(self.events) or self.order is not self.previous
+
+    def truncated(self, count: int) -> OrderUpdate:
+        """This update cut just before fill number `count` (0-based): nothing from it on."""
+        if count >= len(self.fills):
+            return self
+        order = self.previous if count == 0 else self.after_fill[count - 1]
+        return OrderUpdate(
+            previous=self.previous,
+            order=order,
+            fills=self.fills[:count],
+            events=self.events[: self.fill_events[count]],
+            after_fill=self.after_fill[:count],
+            fill_events=self.fill_events[:count],
+        )
 
 
 def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> OrderUpdate:  # noqa: C901 - the four steps above, in one flat pass
@@ -77,14 +98,21 @@ def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> Order
     events: list[Event] = []
     fills: list[Fill] = []
 
+    after_fill: list[Order] = []
+    fill_events: list[int] = []
+
     def step(result: Result[order_states.OrderTransition, Refusal]) -> None:
         nonlocal current
         match result:
             case Success(done):
                 if done.order is not current:
-                    fills.extend(e.fill for e in done.events if isinstance(e, OrderFilled))
                     current = done.order
-                    events.extend(done.events)
+                    for event in done.events:
+                        if isinstance(event, OrderFilled):
+                            fills.append(event.fill)
+                            after_fill.append(current)
+                            fill_events.append(len(events))
+                        events.append(event)
             case Failure(refusal):
                 events.append(_refusal_event(current, refusal, at))
 
@@ -116,7 +144,14 @@ def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> Order
                 "cancelled at the exchange" if status is _CANCELED else "closed with a remainder"
             )
             step(order_states.cancel(current, reason=reason, at=at))
-    return OrderUpdate(previous=order, order=current, fills=tuple(fills), events=tuple(events))
+    return OrderUpdate(
+        previous=order,
+        order=current,
+        fills=tuple(fills),
+        events=tuple(events),
+        after_fill=tuple(after_fill),
+        fill_events=tuple(fill_events),
+    )
 
 
 def _fed_cumulatively(order: Order) -> bool:

@@ -505,3 +505,57 @@ async def test_randomly_delayed_and_duplicated_fills_are_logged() -> None:
         "reports",
         "twice",
     ]
+
+
+# --------------------------------------------------------------------------- seeded scenarios
+async def _lagging_reports_scenario(seed: int) -> set[str]:
+    """Random orders, prices, cancels and every report fault; check what the reports show."""
+    clock = FakeClock()
+    simulated = SimulatedExchange(clock=clock, seed=seed, faults=Faults(seed))
+    simulated.faults.randomly_delay_fills(probability=0.5, polls=3)
+    simulated.faults.randomly_duplicate_fills(probability=0.3)
+    simulated.faults.randomly_race_cancels(probability=0.5)
+    simulated.deposit("USDT", 1_000_000)
+    simulated.set_liquidity(BTC, per_update="0.003")
+    simulated.set_price(BTC, 50_000)
+    shown: dict[str, Decimal] = {}
+    orders: list[Order] = []
+    for step in range(30):
+        clock.advance(20)
+        choice = (seed * 31 + step * 7) % 3
+        if choice == 0 or not orders:
+            orders.append(
+                await placed(simulated, make(f"s{seed}-{step}", price=Decimal(49_000 + step)))
+            )
+        elif choice == 1:
+            simulated.set_price(BTC, 49_000 + (step * 13) % 60 - 30)
+        else:
+            await simulated.cancel_order(orders[step % len(orders)])
+        ids = [o.exchange_order_id or "" for o in orders]
+        for txid, report in (await simulated.order_status(ids)).unwrap().items():
+            truth = simulated.engine.order(txid)
+            assert truth is not None
+            assert shown.get(txid, Decimal(0)) <= report.filled_size <= truth.vol_exec, seed
+            distinct = {t.trade_id: t.quantity for t in report.trades}
+            assert sum(distinct.values(), Decimal(0)) == report.filled_size, seed
+            shown[txid] = report.filled_size
+    for _ in range(3):  # every delay has run out after three more reports
+        await simulated.order_status([o.exchange_order_id or "" for o in orders])
+    simulated.faults.clear()
+    final = (await simulated.order_status([o.exchange_order_id or "" for o in orders])).unwrap()
+    for txid, report in final.items():
+        truth = simulated.engine.order(txid)
+        assert truth is not None
+        assert (report.status, report.filled_size, report.fee) == (
+            truth.status,
+            truth.vol_exec,
+            truth.fee,
+        ), seed
+    return {record.what.split(" ")[-1] for record in simulated.faults.log}
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_lagging_reports_never_go_back_never_run_ahead_and_catch_up(seed: int) -> None:
+    fired = await _lagging_reports_scenario(seed)
+
+    assert fired, f"seed {seed} injected no fault: the scenario tests nothing"

@@ -78,6 +78,7 @@ from execution_core.ports import (
     FailureKind,
     OrderReport,
     Placement,
+    ReportedStatus,
     Repository,
     RetryClass,
     RiskEngine,
@@ -111,6 +112,7 @@ _BUY: Final = OrderSide.BUY
 _IOC: Final = TimeInForce.IOC
 _HALTED: Final = TradingState.HALTED
 _ACTIVE: Final = TradingState.ACTIVE
+_STILL_OPEN: Final = frozenset({ReportedStatus.OPEN, ReportedStatus.PENDING})
 _SAFE_TO_REPEAT: Final = frozenset({RetryClass.RETRY, RetryClass.WAIT, RetryClass.OUTCOME_UNKNOWN})
 
 OrderResult: TypeAlias = Result[Order, ExchangeFailure | Refusal]
@@ -470,6 +472,12 @@ class OrderExecutionManager:
                     if report is None:
                         vanished.append(order)
                         continue
+                    if (
+                        report.filled_size == order.filled_size
+                        and report.status in _STILL_OPEN
+                        and order.status is not _PENDING
+                    ):
+                        continue  # nothing new: the common case, without building an update
                     changed = await self._guarded(order.id, self._apply_report(order, report, now))
                     if changed is None:
                         failures += 1

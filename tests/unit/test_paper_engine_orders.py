@@ -586,3 +586,31 @@ def test_trade_ids_are_kraken_format_and_unique() -> None:
     ids = [t.txid for t in engine.trades_history()]
     assert len(set(ids)) == 20
     assert all(KRAKEN_ID.fullmatch(txid) and txid[0] == "T" for txid in ids)
+
+
+def test_fill_against_fills_part_of_a_resting_order_and_settles_it() -> None:
+    engine = make_engine()
+    order = place(engine)
+    usdt_before = engine.balance("USDT").total
+
+    trade = engine.fill_against(order.txid, Decimal("0.005"), price=Decimal(49_000), now=at(1))
+
+    info = engine.order(order.txid)
+    assert info is not None
+    assert trade.unwrap().vol == Decimal("0.005")
+    assert info.vol_exec == Decimal("0.005")
+    assert info.status is ReportedStatus.OPEN
+    maker_fee = Decimal("0.005") * Decimal(49_000) * Decimal("0.0025")
+    assert engine.balance("USDT").total == usdt_before - Decimal(245) - maker_fee
+
+
+def test_fill_against_an_unknown_or_closed_order_is_an_unknown_order() -> None:
+    engine = make_engine()
+    order = place(engine)
+    engine.cancel_order(now=at(1), txid=order.txid).unwrap()
+
+    closed = engine.fill_against(order.txid, Decimal("0.005"), price=Decimal(49_000), now=at(2))
+    unknown = engine.fill_against("OAAAAA-BBBBB-CCCCCC", Decimal(1), price=Decimal(1), now=at(2))
+
+    assert closed.failure().code == "EOrder:Unknown order"
+    assert unknown.failure().code == "EOrder:Unknown order"

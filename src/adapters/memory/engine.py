@@ -824,6 +824,29 @@ class PaperEngine:
             found[txid] = self._info(order)
         return Success(found)
 
+    def fill_against(
+        self, txid: str, volume: Decimal, *, price: Decimal, maker: bool = True, now: datetime
+    ) -> Result[TradeInfo, EngineError]:
+        """Another trader's order hits open order `txid` for `volume` at `price`.
+
+        The liquidity caps do not apply to this one trade; holds, balances, fees and the trade
+        log move exactly as for any fill. For simulating races, such as a fill that lands just
+        before a cancel. A volume below one lot, or one the account cannot settle, fills nothing.
+        """
+        order = self._orders.get(txid)
+        if order is None or order.status is not _OPEN:
+            return Failure(EngineError(ErrorCode.UNKNOWN_ORDER))
+        market = order.market
+        saved = market.per_order, market.budget
+        market.per_order, market.budget = min(volume, order.remaining), None
+        try:
+            filled = self._fill(order, price, maker=maker, now=now)
+        finally:
+            market.per_order, market.budget = saved
+        if filled <= ZERO:
+            return Failure(EngineError(ErrorCode.invalid_argument("volume")))
+        return Success(order.trades[-1])
+
     def order(self, txid: str) -> OrderInfo | None:
         """One order by txid, open or closed."""
         order = self._orders.get(txid)

@@ -152,32 +152,16 @@ def _fill_price(order: OrderInfo, market_price: Decimal | None) -> tuple[Decimal
 def _outside_fill(
     engine: PaperEngine, txid: str, fraction: Decimal, now: datetime
 ) -> TradeInfo | None:
-    """Fill `fraction` of the rest of open order `txid` (at least one lot, never all of it).
-
-    PaperEngine has no public call for "another trader's order hits this one", which a fill
-    racing a cancel needs. This helper reaches into the engine's order table and its own fill
-    step (`_fill`, which keeps holds, balances, fees and the trade log consistent), with the
-    liquidity caps lifted for this one trade. To be replaced by a public
-    `PaperEngine.fill(txid, volume, *, now)` when the engine offers one.
-    """
+    """Fill `fraction` of the rest of open order `txid` (at least one lot, never all of it)."""
     info = engine.order(txid)
     if info is None or not info.is_open:
         return None
-    instrument = engine.instrument(info.pair)
-    lot = instrument.lot_size
+    lot = engine.instrument(info.pair).lot_size
     volume = max((info.remaining * fraction / lot).to_integral_value(ROUND_FLOOR) * lot, lot)
     price, maker = _fill_price(info, engine.price(info.pair))
     if volume >= info.remaining or price is None:
         return None
-    order = engine._orders[txid]  # noqa: SLF001 - see the docstring: no public fill call yet
-    market = order.market
-    saved = market.per_order, market.budget
-    market.per_order, market.budget = volume, None
-    try:
-        filled = engine._fill(order, price, maker=maker, now=now)  # noqa: SLF001 - ditto
-    finally:
-        market.per_order, market.budget = saved
-    return order.trades[-1] if filled else None
+    return engine.fill_against(txid, volume, price=price, maker=maker, now=now).value_or(None)
 
 
 # --------------------------------------------------------------------------- the exchange

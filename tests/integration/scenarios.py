@@ -5,13 +5,16 @@ A scenario is a `World`: an `OrderExecutionManager` and its `PositionTracker` ov
 exchange behind the `Exchange` port plus the hands a test needs to drive the market behind it
 (fund the account, move the price, cap the liquidity, read the undistorted truth).
 
-The exchange is a parameter. `VENUES` maps a name to an async factory; today it holds
-`"simulated"` (`SimulatedExchange` over the paper engine, with its seeded fault kit). A Kraken
-venue (`KrakenExchange` over aiohttp against the local Kraken-compatible server) plugs in by
-adding a factory that returns an object satisfying `Venue`; the test modules then run every
-scenario against it too. Choose the venues with `EXECUTION_CORE_VENUES=simulated,kraken`
-(default: every registered venue). A venue without a fault kit (`faults` is None) makes the
-tests that need one skip.
+The exchange is a parameter. `VENUES` maps a name to an async factory:
+
+- `"simulated"`: `SimulatedExchange` over the paper engine, with its seeded fault kit (`Faults`);
+- `"kraken"`: `KrakenExchange` over aiohttp against the local Kraken-compatible server
+  (`adapters.kraken.testing`) on 127.0.0.1, on the scenario's clock; no `Faults` kit.
+
+Every test module parametrizes its `venue_factory` fixture over `venue_names()`, so each scenario
+runs against each venue. Choose them with `EXECUTION_CORE_VENUES=simulated` (comma-separated;
+default: all). A venue without a fault kit (`faults` is None) makes the tests that need one
+skip. Another adapter joins by adding a factory that returns an object satisfying `Venue`.
 
 This module is not a test file (pytest collects `test_*.py`); tests are not a package, so a test
 module puts this directory on `sys.path` and imports it:
@@ -45,23 +48,31 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import attrs
+from returns.result import Result
 
+from adapters.kraken.testing import KrakenTestServer, local_kraken
+from adapters.kraken.testing.server import ENGINE_TIERS
 from adapters.memory.clock import FakeClock
+from adapters.memory.engine import PaperEngine
 from adapters.memory.engine_types import EngineConfig
 from adapters.memory.faults import Faults
 from adapters.memory.repository import InMemoryRepository
 from adapters.memory.simulated import SimulatedExchange
-from execution_core.config import ExecutionConfig
+from execution_core.config import ExecutionConfig, RateLimitTier
 from execution_core.domain.enums import OrderRole, SymbolStatus
 from execution_core.domain.events import AlertRaised, Event
-from execution_core.domain.instruments import Instruments, default_instruments
+from execution_core.domain.instruments import Instrument, Instruments, default_instruments
 from execution_core.domain.numbers import DecimalLike, to_decimal
 from execution_core.domain.orders import Order
 from execution_core.domain.proposals import TradeProposal
 from execution_core.ports import (
+    Amendment,
+    Balance,
     CircuitBreakerStatus,
     Exchange,
+    ExchangeFailure,
     OrderReport,
+    Placement,
     RiskAlert,
     TradeReport,
 )
@@ -207,6 +218,78 @@ VenueFactory = Callable[[VenueOptions, FakeClock], Awaitable[Venue]]
 """Builds a venue on the scenario's clock."""
 
 
+class CountingExchange:
+    """An `Exchange` that counts every call by method name and passes it on unchanged.
+
+    Every venue hands the manager one of these, so a test asserts call counts ("one status call
+    per poll", "amended, never re-placed") the same way whatever the adapter underneath.
+    """
+
+    def __init__(self, inner: Exchange) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    async def place_order(self, order: Order) -> Result[Placement, ExchangeFailure]:
+        self.calls["place_order"] += 1
+        return await self.inner.place_order(order)
+
+    async def amend_order(
+        self, order: Order, amendment: Amendment
+    ) -> Result[None, ExchangeFailure]:
+        self.calls["amend_order"] += 1
+        return await self.inner.amend_order(order, amendment)
+
+    async def cancel_order(self, order: Order) -> Result[None, ExchangeFailure]:
+        self.calls["cancel_order"] += 1
+        return await self.inner.cancel_order(order)
+
+    async def cancel_all(self) -> Result[int, ExchangeFailure]:
+        self.calls["cancel_all"] += 1
+        return await self.inner.cancel_all()
+
+    async def cancel_all_after(self, timeout_seconds: int) -> Result[None, ExchangeFailure]:
+        self.calls["cancel_all_after"] += 1
+        return await self.inner.cancel_all_after(timeout_seconds)
+
+    async def order_status(
+        self, exchange_order_ids: Sequence[str]
+    ) -> Result[Mapping[str, OrderReport], ExchangeFailure]:
+        self.calls["order_status"] += 1
+        return await self.inner.order_status(exchange_order_ids)
+
+    async def find_order(self, client_order_id: str) -> Result[OrderReport | None, ExchangeFailure]:
+        self.calls["find_order"] += 1
+        return await self.inner.find_order(client_order_id)
+
+    async def open_orders(self) -> Result[Sequence[OrderReport], ExchangeFailure]:
+        self.calls["open_orders"] += 1
+        return await self.inner.open_orders()
+
+    async def balances(self) -> Result[Mapping[str, Balance], ExchangeFailure]:
+        self.calls["balances"] += 1
+        return await self.inner.balances()
+
+    async def instruments(self) -> Result[Sequence[Instrument], ExchangeFailure]:
+        self.calls["instruments"] += 1
+        return await self.inner.instruments()
+
+    async def reference_price(self, symbol: str) -> Result[Decimal, ExchangeFailure]:
+        self.calls["reference_price"] += 1
+        return await self.inner.reference_price(symbol)
+
+
+_counts: type[Exchange] = CountingExchange
+
+
+def _engine_orders(engine: PaperEngine) -> list[OrderReport]:
+    infos = [*engine.open_orders().values(), *engine.closed_orders().values()]
+    return [info.to_report() for info in infos]
+
+
+def _engine_trades(engine: PaperEngine) -> list[TradeReport]:
+    return [trade.to_report() for trade in reversed(engine.trades_history())]
+
+
 class SimulatedVenue:
     """`SimulatedExchange` (the paper engine) driven directly; its engine is the truth."""
 
@@ -222,6 +305,7 @@ class SimulatedVenue:
             faults=Faults(options.seed),
             latency=options.latency,
         )
+        self.counting = CountingExchange(self.simulated)
 
     @property
     def name(self) -> str:
@@ -229,7 +313,7 @@ class SimulatedVenue:
 
     @property
     def exchange(self) -> Exchange:
-        return self.simulated
+        return self.counting
 
     @property
     def faults(self) -> Faults | None:
@@ -237,7 +321,7 @@ class SimulatedVenue:
 
     @property
     def calls(self) -> Mapping[str, int]:
-        return self.simulated.calls
+        return self.counting.calls
 
     async def fund(self, asset: str, amount: Decimal) -> None:
         self.simulated.deposit(asset, amount)
@@ -260,16 +344,100 @@ class SimulatedVenue:
         self.simulated.sync()
 
     async def orders(self) -> Sequence[OrderReport]:
-        engine = self.simulated.engine
-        infos = [*engine.open_orders().values(), *engine.closed_orders().values()]
-        return [info.to_report() for info in infos]
+        return _engine_orders(self.simulated.engine)
 
     async def trades(self) -> Sequence[TradeReport]:
-        history = self.simulated.engine.trades_history()
-        return [trade.to_report() for trade in reversed(history)]
+        return _engine_trades(self.simulated.engine)
 
     async def close(self) -> None:
         return None
+
+
+class KrakenVenue:
+    """`KrakenExchange` over HTTP on 127.0.0.1 against the local Kraken-compatible server.
+
+    The server runs the same paper engine on the scenario's `FakeClock` (shared with the
+    adapter, so expiry and rate counters follow `clock.advance`); the engine is the truth. The
+    server's own fault kit speaks HTTP, not the `Faults` of the paper exchange: `faults` is None.
+    """
+
+    def __init__(self, server: KrakenTestServer) -> None:
+        self.server = server
+        self.counting: CountingExchange | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    @classmethod
+    async def create(cls, options: VenueOptions, clock: FakeClock) -> KrakenVenue:
+        """A started server and a started adapter on it, with an empty account."""
+        tier = RateLimitTier.STARTER
+        server = KrakenTestServer(
+            instruments=list(options.instruments),
+            tier=tier,
+            engine_config=EngineConfig(
+                tier=ENGINE_TIERS[tier],
+                hold_untriggered=options.hold_untriggered,
+                enforce_rate_limit=options.rate_limited,
+            ),
+            clock=clock,
+            seed=options.seed,
+        )
+        venue = cls(server)
+        try:
+            await venue._stack.enter_async_context(server)
+            rig = await venue._stack.enter_async_context(
+                local_kraken(server=server, tier=tier, balances={})
+            )
+        except BaseException:
+            await venue._stack.aclose()
+            raise
+        venue.counting = CountingExchange(rig.exchange)
+        return venue
+
+    @property
+    def name(self) -> str:
+        return "kraken"
+
+    @property
+    def exchange(self) -> Exchange:
+        assert self.counting is not None, "KrakenVenue.create() starts the venue"
+        return self.counting
+
+    @property
+    def faults(self) -> Faults | None:
+        return None
+
+    @property
+    def calls(self) -> Mapping[str, int]:
+        return Counter() if self.counting is None else self.counting.calls
+
+    async def fund(self, asset: str, amount: Decimal) -> None:
+        self.server.deposit(asset, amount)
+
+    async def set_price(
+        self, symbol: str, price: Decimal, *, low: Decimal | None, high: Decimal | None
+    ) -> None:
+        self.server.set_price(symbol, price, low=low, high=high)
+
+    async def set_liquidity(self, symbol: str, per_update: Decimal | None) -> None:
+        self.server.engine.set_liquidity(symbol, per_update=per_update, per_order=None)
+
+    async def set_fee_rates(self, *, maker: Decimal, taker: Decimal) -> None:
+        self.server.engine.set_fee_rates(maker=maker, taker=taker)
+
+    async def set_pair_status(self, symbol: str, status: SymbolStatus) -> None:
+        self.server.set_pair_status(symbol, status)
+
+    async def sync(self) -> None:
+        self.server.engine.advance(self.server.clock.now())
+
+    async def orders(self) -> Sequence[OrderReport]:
+        return _engine_orders(self.server.engine)
+
+    async def trades(self) -> Sequence[TradeReport]:
+        return _engine_trades(self.server.engine)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
 
 
 async def simulated_venue(options: VenueOptions, clock: FakeClock) -> Venue:
@@ -277,10 +445,16 @@ async def simulated_venue(options: VenueOptions, clock: FakeClock) -> Venue:
     return SimulatedVenue(options, clock)
 
 
-_conforms: type[Venue] = SimulatedVenue
+async def kraken_venue(options: VenueOptions, clock: FakeClock) -> Venue:
+    """The `"kraken"` venue factory (a local Kraken-compatible server on 127.0.0.1)."""
+    return await KrakenVenue.create(options, clock)
 
-VENUES: dict[str, VenueFactory] = {"simulated": simulated_venue}
-"""Venue factories by name. A Kraken venue registers itself here (see the module docstring)."""
+
+_simulated: type[Venue] = SimulatedVenue
+_kraken: type[Venue] = KrakenVenue
+
+VENUES: dict[str, VenueFactory] = {"simulated": simulated_venue, "kraken": kraken_venue}
+"""Venue factories by name; `EXECUTION_CORE_VENUES` chooses among them."""
 
 
 def venue_names() -> list[str]:

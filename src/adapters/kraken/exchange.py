@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,10 +47,13 @@ from adapters.kraken.errors import (
 from adapters.kraken.ids import validate_client_order_id, validate_order_id
 from adapters.kraken.nonce import NonceSource
 from adapters.kraken.ratelimit import (
+    ADD_COST,
     CANCEL_COST_HORIZON,
     KrakenLimits,
     KrakenPacer,
     PublicLimit,
+    amend_cost,
+    cancel_cost,
 )
 from adapters.kraken.signing import Credentials, auth_headers
 from adapters.kraken.wire import (
@@ -211,6 +215,10 @@ class KrakenOptions:
       start; `check_key_on_start`: run `check_key` in `start`; `key_check_symbol`: the pair the
       `validate=true` AddOrder names (default: the first instrument); `check_cancel_permission`:
       also cancel a made-up order id to prove the cancel permission.
+    - `serialize_private_calls`: one private call in flight per key. Concurrent calls can reach
+      Kraken out of nonce order (separate connections), which Kraken refuses with
+      `EAPI:Invalid nonce` -- and too many of those lock the key out. Turn it off only for a key
+      with a nonce window set at Kraken; the adapter still resends a refused nonce.
     """
 
     body_format: BodyFormat = BodyFormat.FORM
@@ -227,6 +235,7 @@ class KrakenOptions:
     check_key_on_start: bool = True
     key_check_symbol: str | None = None
     check_cancel_permission: bool = True
+    serialize_private_calls: bool = True
 
     @query_batch_size.validator
     def _batch(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -278,6 +287,15 @@ def _decimal_ceil(value: Decimal, step: Decimal) -> Decimal:
 
 def _decimal_floor(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_FLOOR) * step
+
+
+@attrs.frozen
+class _Trading:
+    """A call's cost on a pair's matching-engine counter; `hold_back=False` never waits."""
+
+    symbol: str
+    cost: float
+    hold_back: bool
 
 
 class _OrderAges:
@@ -351,6 +369,9 @@ class KrakenExchange:
         self._pairs: KrakenPairs | None = None
         self._names: PairNames = DEFAULT_PAIR_NAMES
         self._ages = _OrderAges()
+        self._send_lock: contextlib.AbstractAsyncContextManager[None] = (
+            asyncio.Lock() if self._options.serialize_private_calls else contextlib.nullcontext()
+        )
         self._query_batch = self._options.query_batch_size
         self._balance_ex = True
         limit = self._options.public_limit
@@ -517,8 +538,9 @@ class KrakenExchange:
             fields = encode_order(order, found.unwrap(), self._options.wire)
         except EncodeError as error:
             return Failure(_encode_failure(error))
-        await self._pacer.before_add(order.symbol)
-        result = await self._private("AddOrder", fields, symbol=order.symbol)
+        result = await self._private(
+            "AddOrder", fields, trading=_Trading(order.symbol, ADD_COST, hold_back=True)
+        )
         if isinstance(result, Failure) and not result.failure().outcome_unknown:
             return Failure(result.failure())
         # Stamped after the answer: our age is never above Kraken's, so costs never below.
@@ -536,8 +558,10 @@ class KrakenExchange:
             fields = encode_amend(order, amendment, found.unwrap(), self._options.wire)
         except EncodeError as error:
             return Failure(_encode_failure(error))
-        await self._pacer.before_amend(order.symbol, self._age(order))
-        result = await self._private("AmendOrder", fields, symbol=order.symbol)
+        cost = amend_cost(self._age(order))
+        result = await self._private(
+            "AmendOrder", fields, trading=_Trading(order.symbol, cost, hold_back=True)
+        )
         if isinstance(result, Success) or result.failure().outcome_unknown:
             self._ages.touch(order.client_order_id, order.symbol, self._clock.monotonic())
         return result.bind(_amended)
@@ -548,8 +572,11 @@ class KrakenExchange:
             fields = encode_cancel(order)
         except EncodeError as error:
             return Failure(_encode_failure(error))
-        self._pacer.on_cancel(order.symbol, self._age(order))
-        result = await self._private("CancelOrder", fields, symbol=order.symbol)
+        # A cancel reduces risk and Kraken accepts it over the threshold: counted, never held.
+        cost = cancel_cost(self._age(order))
+        result = await self._private(
+            "CancelOrder", fields, trading=_Trading(order.symbol, cost, hold_back=False)
+        )
         if isinstance(result, Success):
             self._ages.forget(order.client_order_id)
         return result.bind(_cancelled_one)
@@ -558,7 +585,7 @@ class KrakenExchange:
         """CancelAll: every open order; the number cancelled."""
         now = self._clock.monotonic()
         for symbol, since in self._ages.drain():
-            self._pacer.on_cancel(symbol, now - since)
+            self._pacer.trading(symbol).debit(cancel_cost(now - since))
         result = await self._private("CancelAll", {})
         return result.bind(_cancelled_count)
 
@@ -830,26 +857,36 @@ class KrakenExchange:
         return sent
 
     async def _private(
-        self, method: str, fields: Mapping[str, str], *, symbol: str | None = None
+        self, method: str, fields: Mapping[str, str], *, trading: _Trading | None = None
     ) -> Result[Mapping[str, object], ExchangeFailure]:
+        """Pace, sign with a fresh nonce, send; resend after a refused nonce or connection.
+
+        The counters are waited for outside the send lock (a long wait on one pair never holds
+        back a cancel or a read) and charged inside it, at the moment the request leaves.
+        """
         path = f"/0/private/{method}"
         url = f"{self._base_url}{path}"
+        rest_cost = self._pacer.limits.rest_cost(method)
+        rest = self._pacer.rest
+        gate = self._pacer.trading(trading.symbol) if trading is not None else None
+        trading_cost = trading.cost if trading is not None else 0.0
+        hold_back = gate if trading is not None and trading.hold_back else None
         nonce_retries = self._options.nonce_retries
         connect_retries = self._options.connect_retries
         while True:
-            await self._pacer.before_private_call(method)
-            nonce = self._nonces.next_nonce()
-            body = (
-                json_body(nonce, fields)
-                if self._options.body_format is BodyFormat.JSON
-                else form_body(nonce, fields)
-            )
-            headers = {
-                **auth_headers(self._credentials, path, nonce, body),
-                "Content-Type": self._content_type,
-                "User-Agent": self._options.user_agent,
-            }
-            sent = await self._send("POST", url, body.encode(), headers)
+            if hold_back is not None:
+                await hold_back.wait_for(trading_cost)
+            if rest_cost:
+                await rest.wait_for(rest_cost)
+            async with self._send_lock:
+                if (hold_back is not None and not hold_back.allows(trading_cost)) or (
+                    rest_cost and not rest.allows(rest_cost)
+                ):
+                    continue  # another call took the room while this one queued: wait again
+                if gate is not None:
+                    gate.debit(trading_cost)
+                rest.debit(rest_cost)
+                sent = await self._send_signed(path, url, fields)
             if isinstance(sent, Success):
                 return sent
             failure = sent.failure()
@@ -860,9 +897,25 @@ class KrakenExchange:
             if is_connect and connect_retries > 0:
                 connect_retries -= 1
                 continue
-            self._learn(failure, symbol)
+            self._learn(failure, trading.symbol if trading else None)
             _log.log(_level(failure), "Kraken %s failed: %s", method, failure)
             return Failure(failure)
+
+    async def _send_signed(
+        self, path: str, url: str, fields: Mapping[str, str]
+    ) -> Result[Mapping[str, object], ExchangeFailure]:
+        nonce = self._nonces.next_nonce()
+        body = (
+            json_body(nonce, fields)
+            if self._options.body_format is BodyFormat.JSON
+            else form_body(nonce, fields)
+        )
+        headers = {
+            **auth_headers(self._credentials, path, nonce, body),
+            "Content-Type": self._content_type,
+            "User-Agent": self._options.user_agent,
+        }
+        return await self._send("POST", url, body.encode(), headers)
 
     def _learn(self, failure: ExchangeFailure, symbol: str | None) -> None:
         """Kraken said a counter was over: model it as full so the next calls wait."""

@@ -21,11 +21,14 @@ injected `Clock`, so tests and benchmarks can compress time, which aiolimiter (b
 event loop's clock, with no way to read or raise its level) cannot do. aiolimiter is used where
 it fits: the plain per-IP pacing of public calls (`PublicLimit`).
 
-Two safety rules: the model charges a call when it is *sent*, Kraken when it *arrives*, so
-Kraken's level is normally lower than ours; but network jitter can bunch arrivals, so the model
-keeps `jitter_allowance_seconds` of decay (default 0.5 s) below the maximum. And after a
-restart the model starts at 0 unless told otherwise (`assume_full_at_start`): Kraken may still
-remember the previous run's calls, and its first refusal saturates the model.
+Two safety rules. The model charges a call when it is *sent*, Kraken when it *arrives*: while
+calls are in flight Kraken's level is lower than ours, but near an empty counter (which never
+goes below 0) a late arrival leaves Kraken's level above ours by up to `decay x transit time`.
+So the model stays `jitter_allowance_seconds` of decay (default 0.5 s: the longest a request
+should take to reach Kraken) below the maximum, and the adapter charges at the moment it sends,
+never earlier. And after a restart the model starts at 0 unless told otherwise
+(`assume_full_at_start`): Kraken may still remember the previous run's calls, and its first
+refusal saturates the model.
 """
 
 from __future__ import annotations
@@ -226,9 +229,11 @@ class LeakyCounter:
 class CounterGate:
     """A `LeakyCounter` that callers wait at, in arrival order, on a `Clock`.
 
-    `acquire(cost)` returns when the call may be sent and charges it; `debit(cost)` charges
-    without waiting (cancels). One `asyncio.Lock` serves waiters first come, first served; it
-    guards the counter across a wait and nothing else.
+    `wait_for(cost)` returns once a call of `cost` would be allowed now, without charging it;
+    `try_charge(cost)` charges it if it still is (callers charge at the moment they send, see
+    `KrakenExchange`); `acquire(cost)` does both; `debit(cost)` charges without waiting
+    (cancels). One `asyncio.Lock` serves waiters first come, first served; it guards the
+    counter across a wait and nothing else.
     """
 
     def __init__(self, limits: CounterLimits, clock: Clock, *, margin: float = 0.0) -> None:
@@ -241,27 +246,27 @@ class CounterGate:
 
     @property
     def counter(self) -> LeakyCounter:
-        """The model (read it; do not charge it behind the gate's back)."""
+        """The model (read it; charge it through the gate)."""
         return self._counter
 
     def level(self) -> float:
         """The modelled counter now."""
         return self._counter.level(now=self._clock.monotonic())
 
-    async def acquire(self, cost: float) -> float:
-        """Wait until a call of `cost` stays under the limit, charge it; the seconds waited."""
-        if not self._lock.locked():
-            now = self._clock.monotonic()
-            if self._counter.allows(cost, now=now, margin=self._margin):
-                self._counter.charge(cost, now=now)
-                return 0.0
+    def allows(self, cost: float) -> bool:
+        """Whether a call of `cost` sent now keeps the counter under the limit (less the margin)."""
+        return self._counter.allows(cost, now=self._clock.monotonic(), margin=self._margin)
+
+    async def wait_for(self, cost: float) -> float:
+        """Wait until a call of `cost` would be allowed now (nothing is charged); seconds waited."""
+        if not self._lock.locked() and self.allows(cost):
+            return 0.0
         waited = 0.0
         async with self._lock:
             while True:
                 now = self._clock.monotonic()
                 delay = self._counter.delay(cost, now=now, margin=self._margin)
                 if delay <= 0.0:
-                    self._counter.charge(cost, now=now)
                     self.waited_seconds += waited
                     return waited
                 # Sleep a hair longer than computed: float rounding must not leave the loop
@@ -269,6 +274,22 @@ class CounterGate:
                 pause = delay * 1.000001 + 1e-9
                 await self._clock.sleep(pause)
                 waited += pause
+
+    def try_charge(self, cost: float) -> bool:
+        """Charge a call of `cost` if it is allowed now; whether it was."""
+        now = self._clock.monotonic()
+        if not self._counter.allows(cost, now=now, margin=self._margin):
+            return False
+        self._counter.charge(cost, now=now)
+        return True
+
+    async def acquire(self, cost: float) -> float:
+        """Wait until a call of `cost` stays under the limit and charge it; the seconds waited."""
+        waited = 0.0
+        while True:
+            waited += await self.wait_for(cost)
+            if self.try_charge(cost):
+                return waited
 
     def debit(self, cost: float) -> None:
         """Charge `cost` without waiting (it may push the counter over: cancels are not held)."""
@@ -285,8 +306,8 @@ class KrakenPacer:
 
     >>> from adapters.memory.clock import FakeClock
     >>> pacer = KrakenPacer(KrakenLimits.for_tier(RateLimitTier.STARTER), FakeClock())
-    >>> pacer.trading("BTC/USDT") is pacer.trading("BTC/USDT")
-    True
+    >>> pacer.trading("BTC/USDT") is pacer.trading("BTC/USDT"), pacer.rest.counter.limits.maximum
+    (True, 15)
     """
 
     def __init__(self, limits: KrakenLimits, clock: Clock) -> None:
@@ -318,25 +339,6 @@ class KrakenPacer:
         if gate is None:
             gate = self._trading[symbol] = self._gate(self._limits.trading)
         return gate
-
-    async def before_private_call(self, method: str) -> float:
-        """Wait for the REST counter before calling the private `method`; the seconds waited."""
-        cost = self._limits.rest_cost(method)
-        if not cost:
-            return 0.0
-        return await self._rest.acquire(cost)
-
-    async def before_add(self, symbol: str) -> float:
-        """Wait until an AddOrder on `symbol` stays under the threshold."""
-        return await self.trading(symbol).acquire(ADD_COST)
-
-    async def before_amend(self, symbol: str, age_seconds: float) -> float:
-        """Wait for the cost of amending an order of this age on `symbol`."""
-        return await self.trading(symbol).acquire(amend_cost(age_seconds))
-
-    def on_cancel(self, symbol: str, age_seconds: float) -> None:
-        """Count a cancellation on `symbol` without holding it back."""
-        self.trading(symbol).debit(cancel_cost(age_seconds))
 
 
 # --------------------------------------------------------------------------- public calls

@@ -208,6 +208,8 @@ class FaultKind(enum.StrEnum):
     """Process the request (an order is placed), then close the connection without an answer."""
     HANG = "hang"
     """Process the request, then never answer (the connection closes after `seconds`)."""
+    BODY = "body"
+    """Answer `body` verbatim with `status` (a truncated or malformed answer); not processed."""
 
 
 @attrs.frozen(kw_only=True)
@@ -220,6 +222,7 @@ class Fault:
     status: int = 502
     code: str = Kraken.SERVICE_UNAVAILABLE.value
     seconds: float = 0.0
+    body: str = ""
 
     @classmethod
     def html(cls, status: int = 502, *, method: str | None = None, times: int = 1) -> Fault:
@@ -235,6 +238,13 @@ class Fault:
     def unavailable(cls, *, method: str | None = None, times: int = 1) -> Fault:
         """`EService:Unavailable` without processing the request."""
         return cls.error(Kraken.SERVICE_UNAVAILABLE.value, method=method, times=times)
+
+    @classmethod
+    def raw(
+        cls, body: str, *, status: int = 200, method: str | None = None, times: int = 1
+    ) -> Fault:
+        """Answer `body` as it is (e.g. truncated JSON, or a result Kraken would never send)."""
+        return cls(kind=FaultKind.BODY, body=body, status=status, method=method, times=times)
 
     @classmethod
     def slow(cls, seconds: float, *, method: str | None = None, times: int = 1) -> Fault:
@@ -651,6 +661,10 @@ class KrakenTestServer:
                 return web.Response(status=fault.status, text=page, content_type="text/html")
             case FaultKind.ERROR:
                 return self._answer(None, (fault.code,))
+            case FaultKind.BODY:
+                return web.Response(
+                    status=fault.status, text=fault.body, content_type="application/json"
+                )
             case FaultKind.SLOW:
                 await asyncio.sleep(fault.seconds)
                 return None
@@ -735,6 +749,7 @@ class KrakenTestServer:
                         status=params.integer("status") or 502,
                         code=params.text("code") or Kraken.SERVICE_UNAVAILABLE.value,
                         seconds=float(params.decimal("seconds") or 0),
+                        body=params.text("body") or "",
                     )
                 )
                 return {}

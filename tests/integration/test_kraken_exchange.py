@@ -311,7 +311,7 @@ async def test_cancel_all_cancels_every_open_order_and_counts_them(kraken: Local
     for price in ("47000", "48000", "49000"):
         await placed(kraken, an_order(price=price))
     assert (await kraken.exchange.cancel_all()) == Success(3)
-    assert (await kraken.exchange.open_orders()).unwrap() == ()
+    assert (await kraken.exchange.open_orders()).unwrap() == []
 
 
 async def test_the_dead_mans_switch_cancels_everything_when_not_renewed(

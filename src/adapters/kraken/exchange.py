@@ -984,7 +984,7 @@ def _frozen(balances: Mapping[str, Balance]) -> Mapping[str, Balance]:
 
 
 def _values(reports: Mapping[str, OrderReport]) -> Sequence[OrderReport]:
-    return tuple(reports.values())
+    return list(reports.values())
 
 
 def _latest(report: OrderReport) -> datetime:

@@ -86,8 +86,12 @@ async def serve(args: argparse.Namespace, *, ready: asyncio.Event | None = None)
     )
     for asset, amount in args.deposit or DEFAULT_BALANCES.items():
         server.deposit(asset, amount)
-    for symbol, price in args.price or DEFAULT_PRICES.items():
-        server.set_price(symbol, price)
+    for name, price in args.price or DEFAULT_PRICES.items():
+        entry = server.names.lookup(name)
+        if entry is None:
+            known = ", ".join(server.engine.symbols)
+            raise ValueError(f"--price: unknown pair {name!r} (known: {known})")
+        server.set_price(entry.symbol, price)
     base_url = await server.start(args.host, args.port)
     # Showing the secret is the point: it is a throwaway key for a local test server.
     control = f"{base_url}/_control/price"

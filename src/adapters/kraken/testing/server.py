@@ -15,8 +15,9 @@ another process); faults are injected on demand (`inject(Fault...)`): HTML 502/5
 `EService:Unavailable`, slow answers, and accept-then-drop (the request takes effect, the
 connection is dropped or the answer never comes).
 
-Not simulated (answered `EGeneral:Invalid arguments:<field>`): iceberg and trailing order
-types, `#` relative prices, conditional close, `starttm`, batch add/cancel, EditOrder.
+Not simulated: iceberg and trailing order types, `#` relative prices, conditional close and
+`starttm` (answered `EGeneral:Invalid arguments:<field>`); batch add/cancel and EditOrder
+(`EGeneral:Unknown method`).
 """
 
 from __future__ import annotations

@@ -106,11 +106,11 @@ async def test_accept_then_hang_times_out_and_the_order_exists(impatient: LocalK
 
 async def test_a_slow_answer_times_out_but_the_order_still_arrives(impatient: LocalKraken) -> None:
     order = an_order()
-    impatient.server.inject(Fault.slow(0.6, method="AddOrder"))
+    impatient.server.inject(Fault.slow(1.0, method="AddOrder"))
     failure = (await impatient.exchange.place_order(order)).failure()
     assert (failure.code, failure.retry) == ("timeout", RetryClass.OUTCOME_UNKNOWN)
     assert (await impatient.exchange.find_order(order.client_order_id)) == Success(None)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
     found = (await impatient.exchange.find_order(order.client_order_id)).unwrap()
     assert found is not None
     assert found.client_order_id == order.client_order_id

@@ -80,8 +80,9 @@ async def local_kraken(
 ) -> AsyncIterator[LocalKraken]:
     """A started server (unless one is given) and a started `KrakenExchange` on it.
 
-    `start=False` leaves `exchange.start()` (instruments and the key check) to the caller. A
-    start that fails raises RuntimeError naming Kraken's answer: this is a test fixture.
+    `start=False` leaves `exchange.start()` (instruments and the key check) to the caller; the
+    key check prices its `validate=true` order from Ticker, so a market without prices needs it.
+    A start that fails raises RuntimeError naming Kraken's answer: this is a test fixture.
     """
     own_server = server is None
     served = server or KrakenTestServer(tier=tier, clock=clock)

@@ -48,8 +48,9 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import attrs
-from returns.result import Result
+from returns.result import Result, Success
 
+from adapters.kraken.exchange import KrakenExchange
 from adapters.kraken.testing import KrakenTestServer, local_kraken
 from adapters.kraken.testing.server import ENGINE_TIERS
 from adapters.memory.clock import FakeClock
@@ -363,6 +364,7 @@ class KrakenVenue:
 
     def __init__(self, server: KrakenTestServer) -> None:
         self.server = server
+        self.kraken: KrakenExchange | None = None
         self.counting: CountingExchange | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -390,6 +392,7 @@ class KrakenVenue:
         except BaseException:
             await venue._stack.aclose()
             raise
+        venue.kraken = rig.exchange
         venue.counting = CountingExchange(rig.exchange)
         return venue
 
@@ -423,9 +426,18 @@ class KrakenVenue:
 
     async def set_fee_rates(self, *, maker: Decimal, taker: Decimal) -> None:
         self.server.engine.set_fee_rates(maker=maker, taker=taker)
+        await self._reload()
 
     async def set_pair_status(self, symbol: str, status: SymbolStatus) -> None:
         self.server.set_pair_status(symbol, status)
+        await self._reload()
+
+    async def _reload(self) -> None:
+        # The adapter reads AssetPairs and the fee tier once, at its start: start it again so
+        # that it sees the changed rules (as a restarted bot would).
+        if self.kraken is not None:
+            started = await self.kraken.start()
+            assert isinstance(started, Success), started
 
     async def sync(self) -> None:
         self.server.engine.advance(self.server.clock.now())
@@ -482,12 +494,9 @@ class World:
     instruments: Instruments
     manager: OrderExecutionManager
     tracker: PositionTracker
+    exchange: Exchange
+    """What the manager talks to: the venue's exchange, or what `scenario(wrap=...)` made of it."""
     generation: int = 0
-
-    @property
-    def exchange(self) -> Exchange:
-        """The adapter the manager talks to."""
-        return self.venue.exchange
 
     # ------------------------------------------------------------------ driving
     async def price(
@@ -544,7 +553,7 @@ class World:
         """A new process: a fresh tracker and manager over the same store and venue, started."""
         self.generation += 1
         self.tracker, self.manager = _service(
-            self.venue,
+            self.exchange,
             self.repository,
             self.clock,
             self.config,
@@ -595,7 +604,7 @@ class World:
 
 
 def _service(  # noqa: PLR0917 - private: the composition root's parts, in one order
-    venue: Venue,
+    exchange: Exchange,
     repository: InMemoryRepository,
     clock: FakeClock,
     config: ExecutionConfig,
@@ -615,7 +624,7 @@ def _service(  # noqa: PLR0917 - private: the composition root's parts, in one o
     )
     ids = (f"{prefix}-{n}" for n in itertools.count(1))
     manager = OrderExecutionManager(
-        exchange=venue.exchange,
+        exchange=exchange,
         repository=repository,
         clock=clock,
         config=config,
@@ -640,11 +649,14 @@ async def scenario(
     funds: Mapping[str, DecimalLike] | None = None,
     prices: Mapping[str, DecimalLike] | None = None,
     fees: tuple[DecimalLike, DecimalLike] | None = None,
+    wrap: Callable[[Exchange], Exchange] | None = None,
     start: bool = True,
 ) -> AsyncIterator[World]:
     """A started `World`: the venue funded (default 100,000 USDT) and priced (BTC 45,000).
 
-    `fees` is (maker, taker) for the account; `start=False` leaves `manager.start` to the test.
+    `fees` is (maker, taker) for the account; `wrap` puts something between the manager and
+    the venue's exchange (a proxy that moves the market after a quote, ...); `start=False`
+    leaves `manager.start` to the test.
     """
     options = options or VenueOptions()
     clock = FakeClock()
@@ -663,8 +675,9 @@ async def scenario(
         repository = InMemoryRepository()
         risk = RecordingRiskEngine()
         publisher = RecordingPublisher()
+        exchange = venue.exchange if wrap is None else wrap(venue.exchange)
         tracker, manager = _service(
-            venue,
+            exchange,
             repository,
             clock,
             config,
@@ -683,6 +696,7 @@ async def scenario(
             instruments=options.instruments,
             manager=manager,
             tracker=tracker,
+            exchange=exchange,
         )
         if start:
             await manager.start(run_loops=False)

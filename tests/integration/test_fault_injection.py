@@ -698,15 +698,6 @@ def _stop_refused_for_funds(played: Played, position_id: str | None) -> bool:
     )
 
 
-def _watched_target_skips_the_stop(failed: ScenarioFailed) -> bool:
-    broken, manager = failed.broken, failed.played.world.manager
-    return (
-        broken.invariant in _UNPROTECTED
-        and broken.order_id is None
-        and broken.position_id in manager._watched_targets
-    )
-
-
 def _engine_refuses_to_shrink_an_untriggered_stop(failed: ScenarioFailed) -> bool:
     broken, played = failed.broken, failed.played
     return (
@@ -775,9 +766,6 @@ def _an_exit_fill_beyond_the_position_is_refused_whole(failed: ScenarioFailed) -
 
 
 KNOWN_BUGS: dict[str, Callable[[ScenarioFailed], bool]] = {
-    "A: a watched take-profit stops the manager from re-placing the stop": (
-        _watched_target_skips_the_stop
-    ),
     "C: the paper engine refuses to shrink an untriggered stop that holds nothing": (
         _engine_refuses_to_shrink_an_untriggered_stop
     ),
@@ -899,14 +887,9 @@ async def settle_world(world: World) -> None:
         await world.step(seconds=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager._sync_contingent skips the STOP too when the position's take-profit is "
-    "watched (`existing is None and position_id in self._watched_targets` is not limited to the "
-    "take-profit role): a stop cancelled by a close whose exit only partly filled is never "
-    "placed again, not even by reconcile()",
-)
-async def test_bug_a_watched_take_profit_never_blocks_replacing_the_stop() -> None:
+async def test_bug_a_fixed_a_watched_take_profit_never_blocks_replacing_the_stop() -> None:
+    # Bug A, found by this suite: _sync_contingent skipped the STOP as well when the position's
+    # take-profit was watched, so a stop cancelled by a partly filled close never came back.
     options = VenueOptions(hold_untriggered=True)  # Kraken spot: the target is watched
     async with scenario(simulated_venue, options=options) as world:
         position_id = await world.open_position(PROTECTED)

@@ -430,7 +430,10 @@ class KrakenVenue:
 
     async def set_pair_status(self, symbol: str, status: SymbolStatus) -> None:
         self.server.set_pair_status(symbol, status)
-        await self._reload()
+        if self.kraken is not None:  # AssetPairs is read once: read it again (not start(): its
+            # key check places a validate-only order, which a cancel-only pair refuses)
+            loaded = await self.kraken.load_instruments()
+            assert isinstance(loaded, Success), loaded
 
     async def _reload(self) -> None:
         # The adapter reads AssetPairs and the fee tier once, at its start: start it again so

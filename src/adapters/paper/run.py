@@ -161,6 +161,8 @@ class PaperConfig:
                 raise ConfigError(f"paper.start_prices.{symbol}", "a start price", None)
         if not self.symbols:
             raise ConfigError("paper.symbols", "at least one symbol", [])
+        if self.db is not None:
+            _sqlite_path(self.db)
 
     @property
     def tick_count(self) -> int:
@@ -269,6 +271,14 @@ def _merged(base: Mapping[str, object], override: Mapping[str, object]) -> dict[
 
 
 # --------------------------------------------------------------------------- the run
+def _sqlite_path(url: str) -> str:
+    """What follows `sqlite://` in `url` (`/path` for `sqlite:///path`); refuses other URLs."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in {"sqlite", "sqlite+aiosqlite"} or not rest.startswith("/"):
+        raise ConfigError("paper.db", "sqlite:///path (or sqlite+aiosqlite:///path)", url)
+    return rest
+
+
 async def open_repository(
     url: str | None, clock: FakeClock
 ) -> tuple[Repository, Callable[[], Awaitable[None]]]:
@@ -280,9 +290,7 @@ async def open_repository(
             return None
 
         return memory, nothing
-    scheme, separator, rest = url.partition("://")
-    if not separator or scheme not in {"sqlite", "sqlite+aiosqlite"}:
-        raise ConfigError("paper.db", "sqlite:///path (or sqlite+aiosqlite:///path)", url)
+    rest = _sqlite_path(url)
     from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 - only with --db
 
     from adapters.sql.repository import SqlRepository  # noqa: PLC0415 - only with --db
@@ -511,16 +519,25 @@ def config_from_args(args: argparse.Namespace) -> PaperConfig:
     return attrs.evolve(config, **changes) if changes else config  # type: ignore[arg-type]  # names above
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the paper trading session the arguments describe; print the report; the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    strategy: Strategy = default_strategy,
+) -> int:
+    """Run the paper-trading session the arguments describe; print the report; the exit code.
+
+    0: every invariant held; 1: one broke (the report says which); 2: a usage or configuration
+    error. `out` receives the report (default stdout); `strategy` makes the proposals.
+    """
     stream = out if out is not None else sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-    except (ConfigError, OSError) as error:
+    except (ValueError, OSError) as error:  # ConfigError, InvalidNumber; an unreadable file
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    report = asyncio.run(run_paper(config))
+    report = asyncio.run(run_paper(config, strategy))
     stream.write(format_report(report, all_positions=args.all_positions))
     stream.write("\n")
     return 0 if report.ok else 1

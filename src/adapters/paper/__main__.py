@@ -1,7 +1,8 @@
-"""`python -m adapters.paper`: the paper-trading run (see adapters/paper/run.py)."""
+"""`python -m adapters.paper`: the paper-trading run (see docs/paper-trading.md)."""
 
 import sys
 
 from adapters.paper.run import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -846,9 +846,14 @@ def _money(value: Decimal, asset: str, *, sign: bool = False) -> str:
     return "+0." + "0" * places if sign and text.lstrip("+-").strip("0.,") == "" else text
 
 
+_FINEST: Final = Decimal("1E-10")
+
+
 def _num(value: Decimal) -> str:
-    """A price or size as written, without an exponent or trailing zeros."""
-    return f"{value.normalize():f}"
+    """A price or size as the exchange writes it (an average price cut at 10 decimals)."""
+    if value.as_tuple().exponent < _FINEST.as_tuple().exponent:  # type: ignore[operator]  # finite
+        value = value.quantize(_FINEST)
+    return f"{value:f}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -577,6 +577,7 @@ def _stops(record: RunRecord, stored: _Stored) -> Invariant:
             for alert in stored.alerts
             if alert.severity == "critical" and position.id in alert.message
         ]
+        why = [message for message in why if "stop" in message] or why
         reported = f" (reported: {why[-1]})" if why else " (no alert said so)"
         problems.append(f"{position.id} ({position.symbol} {position.size}) has no stop{reported}")
     if problems:

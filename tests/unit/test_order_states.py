@@ -505,44 +505,65 @@ def test_a_refused_transition_leaves_the_order_as_it_was() -> None:
     assert attrs.asdict(order, recurse=False) == before
 
 
-# --------------------------------------------------------------------------- the fill fast path
-def test_the_fill_fast_path_copies_every_field_of_the_order() -> None:
-    # Every field differs from its default, so a field the fast path forgot would show.
-    order = Order(
-        id="o-9",
-        client_order_id="c-9",
-        symbol="XRP/BTC",
-        side=OrderSide.SELL,
-        order_type=OrderType.STOP_LOSS_LIMIT,
-        size=Decimal(100),
-        price=Decimal("0.00001"),
-        trigger_price=Decimal("0.000011"),
-        time_in_force=TimeInForce.GTD,
-        expires_at=LATER,
-        leverage=Decimal(2),
-        reduce_only=True,
-        post_only=True,
-        fee_currency=FeeCurrency.BASE,
-        role=OrderRole.STOP_LOSS,
-        position_id="p-9",
-        parent_order_id="o-8",
-        reference_price=Decimal("0.0000105"),
-        status=OrderStatus.PARTIALLY_FILLED,
-        exchange_order_id="OX-9",
-        filled_size=Decimal(10),
-        filled_cost=Decimal("0.0001"),
-        fee_quote=Decimal("0.0000001"),
-        fee_base=Decimal("0.01"),
-        fills=immutables.Map({"T-0": fill("0.1", trade_id="T-0")}),
-        created_at=AT,
-        updated_at=AT,
-        reason="resized",
-    )
+# --------------------------------------------------------------------------- the fast paths
+def every_field_set(**changes: object) -> Order:
+    """An order whose every field differs from its default (or `changes`, where given)."""
+    fields: dict[str, object] = {
+        "id": "o-9",
+        "client_order_id": "c-9",
+        "symbol": "XRP/BTC",
+        "side": OrderSide.SELL,
+        "order_type": OrderType.STOP_LOSS_LIMIT,
+        "size": Decimal(100),
+        "price": Decimal("0.00001"),
+        "trigger_price": Decimal("0.000011"),
+        "time_in_force": TimeInForce.GTD,
+        "expires_at": LATER,
+        "leverage": Decimal(2),
+        "reduce_only": True,
+        "post_only": True,
+        "fee_currency": FeeCurrency.BASE,
+        "role": OrderRole.STOP_LOSS,
+        "position_id": "p-9",
+        "parent_order_id": "o-8",
+        "reference_price": Decimal("0.0000105"),
+        "status": OrderStatus.PARTIALLY_FILLED,
+        "exchange_order_id": "OX-9",
+        "filled_size": Decimal(10),
+        "filled_cost": Decimal("0.0001"),
+        "fee_quote": Decimal("0.0000001"),
+        "fee_base": Decimal("0.01"),
+        "fills": immutables.Map({"T-0": fill("0.1", trade_id="T-0")}),
+        "created_at": AT,
+        "updated_at": AT,
+        "reason": "resized",
+    }
+    fields.update(changes)
+    return Order(**fields)  # type: ignore[arg-type]  # test factory: kwargs checked by attrs
+
+
+def assert_same_fields(fast: Order, expected: Order) -> None:
+    # Field by field: `==` skips `fills` (eq=False), and reading a slot the fast path forgot to
+    # write raises AttributeError.
+    for field in attrs.fields(Order):
+        assert getattr(fast, field.name) == getattr(expected, field.name), field.name
+    assert type(fast) is Order
+    assert fast == expected
+    assert hash(fast) == hash(expected)
+
+
+def test_the_order_used_by_the_fast_path_tests_sets_every_field() -> None:
+    order = every_field_set()
+
     for field in attrs.fields(Order):
         default = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # attrs' Factory check
             default = default.factory()  # type: ignore[union-attr]  # narrowed just above
-        assert getattr(order, field.name) != default, f"set {field.name} in this test"
+        assert getattr(order, field.name) != default, f"set {field.name} in every_field_set"
+
+
+def test_the_fill_fast_path_copies_every_field_of_the_order() -> None:
+    order = every_field_set()
     new_fill = Fill(
         trade_id="T-1",
         order_id="o-9",
@@ -566,8 +587,101 @@ def test_the_fill_fast_path_copies_every_field_of_the_order() -> None:
         fills=order.fills.set("T-1", new_fill),
         updated_at=LATER,
     )
-    for field in attrs.fields(Order):
-        assert getattr(fast, field.name) == getattr(expected, field.name), field.name
+    assert_same_fields(fast, expected)
+
+
+def test_the_executed_volume_fast_path_copies_every_field_of_the_order() -> None:
+    order = every_field_set()
+
+    fast = (
+        states.apply_executed_volume(
+            order,
+            filled_size=Decimal(15),
+            filled_cost=Decimal("0.00015"),
+            fee=Decimal("0.02"),
+            fee_currency=FeeCurrency.BASE,
+            at=LATER,
+            trade_id="T-1",
+        )
+        .unwrap()
+        .order
+    )
+
+    expected = attrs.evolve(
+        order,
+        filled_size=Decimal(15),
+        filled_cost=Decimal("0.00015"),
+        fee_base=Decimal("0.02"),
+        fills=fast.fills,
+        updated_at=LATER,
+    )
+    assert_same_fields(fast, expected)
+    assert set(fast.fills) == {"T-0", "T-1"}
+
+
+def test_submit_builds_what_attrs_evolve_builds() -> None:
+    # PENDING is the default status; every other field is set.
+    order = attrs.evolve(every_field_set(), status=OrderStatus.PENDING)
+
+    fast = states.submit(order, at=LATER).unwrap().order
+
+    assert_same_fields(fast, attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_at=LATER))
+
+
+@pytest.mark.parametrize(
+    ("status", "exchange_order_id", "after"),
+    [
+        (OrderStatus.SUBMITTED, None, OrderStatus.OPEN),
+        (OrderStatus.PARTIALLY_FILLED, None, OrderStatus.PARTIALLY_FILLED),
+        (OrderStatus.CANCELLED, None, OrderStatus.CANCELLED),
+        (OrderStatus.EXPIRED, None, OrderStatus.EXPIRED),
+        (OrderStatus.OPEN, "OX-old", OrderStatus.OPEN),
+    ],
+)
+def test_accept_builds_what_attrs_evolve_builds(
+    status: OrderStatus, exchange_order_id: str | None, after: OrderStatus
+) -> None:
+    order = attrs.evolve(every_field_set(), status=status, exchange_order_id=exchange_order_id)
+    new_id = exchange_order_id or "OX-new"
+
+    fast = states.accept(order, exchange_order_id=new_id, at=LATER).unwrap().order
+
+    if exchange_order_id is not None:  # a repeated acknowledgement changes nothing
+        assert fast is order
+    expected = (
+        order
+        if exchange_order_id is not None
+        else attrs.evolve(order, status=after, exchange_order_id=new_id, updated_at=LATER)
+    )
+    assert_same_fields(fast, expected)
+
+
+def test_reject_builds_what_attrs_evolve_builds() -> None:
+    order = attrs.evolve(every_field_set(), status=OrderStatus.SUBMITTED)
+
+    fast = states.reject(order, code="EOrder", message="no", at=LATER).unwrap().order
+
+    expected = attrs.evolve(
+        order, status=OrderStatus.REJECTED, reason="EOrder: no", updated_at=LATER
+    )
+    assert_same_fields(fast, expected)
+
+
+def test_cancel_builds_what_attrs_evolve_builds() -> None:
+    order = every_field_set()
+
+    fast = states.cancel(order, reason="user", at=LATER).unwrap().order
+
+    expected = attrs.evolve(order, status=OrderStatus.CANCELLED, reason="user", updated_at=LATER)
+    assert_same_fields(fast, expected)
+
+
+def test_expire_builds_what_attrs_evolve_builds() -> None:
+    order = every_field_set()
+
+    fast = states.expire(order, at=LATER).unwrap().order
+
+    assert_same_fields(fast, attrs.evolve(order, status=OrderStatus.EXPIRED, updated_at=LATER))
 
 
 def test_a_transition_is_a_frozen_value() -> None:

@@ -6,6 +6,7 @@ the transition functions below it; this module owns the shape of an order and of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -143,3 +144,99 @@ class Order:
     def is_protected_market(self) -> bool:
         """A market order sent as a limit IOC capped at `price` (the slippage protection)."""
         return self.order_type is OrderType.MARKET and self.price is not None
+
+
+# --------------------------------------------------------------------------- the hot-path copy
+def _slot_setter(name: str) -> Callable[[Order, object], None]:
+    # A slot's member descriptor writes the slot directly: about 35 ns a field, against 55 ns
+    # for `object.__setattr__` and about 75 ns for attrs' generated `__init__` (keywords, then
+    # `object.__setattr__`, then `__attrs_post_init__`).
+    setter: Callable[[Order, object], None] = Order.__dict__[name].__set__
+    return setter
+
+
+_new_order = object.__new__
+_set_id = _slot_setter("id")
+_set_client_order_id = _slot_setter("client_order_id")
+_set_symbol = _slot_setter("symbol")
+_set_side = _slot_setter("side")
+_set_order_type = _slot_setter("order_type")
+_set_size = _slot_setter("size")
+_set_price = _slot_setter("price")
+_set_trigger_price = _slot_setter("trigger_price")
+_set_time_in_force = _slot_setter("time_in_force")
+_set_expires_at = _slot_setter("expires_at")
+_set_leverage = _slot_setter("leverage")
+_set_reduce_only = _slot_setter("reduce_only")
+_set_post_only = _slot_setter("post_only")
+_set_fee_currency = _slot_setter("fee_currency")
+_set_role = _slot_setter("role")
+_set_position_id = _slot_setter("position_id")
+_set_parent_order_id = _slot_setter("parent_order_id")
+_set_reference_price = _slot_setter("reference_price")
+_set_status = _slot_setter("status")
+_set_exchange_order_id = _slot_setter("exchange_order_id")
+_set_filled_size = _slot_setter("filled_size")
+_set_filled_cost = _slot_setter("filled_cost")
+_set_fee_quote = _slot_setter("fee_quote")
+_set_fee_base = _slot_setter("fee_base")
+_set_fills = _slot_setter("fills")
+_set_created_at = _slot_setter("created_at")
+_set_updated_at = _slot_setter("updated_at")
+_set_reason = _slot_setter("reason")
+
+
+def with_execution_state(  # noqa: PLR0917 - positional on purpose: the per-event hot path
+    order: Order,
+    status: OrderStatus,
+    exchange_order_id: str | None,
+    filled_size: Decimal,
+    filled_cost: Decimal,
+    fee_quote: Decimal,
+    fee_base: Decimal,
+    fills: immutables.Map[str, Fill],
+    updated_at: datetime | None,
+    reason: str | None,
+) -> Order:
+    """`order` with a new execution state: what every transition builds.
+
+    The request (ids, symbol, side, type, size, prices, timing, flags, role, links,
+    `created_at`) is kept; the other fields are the arguments. This is the hot path of
+    `order_states` (submit, accept, fills, reject, cancel, expire): it writes the 28 slots
+    directly, about 1.0 us against 3.7 us for `attrs.evolve` and 2.1 us for the constructor
+    (CPython 3.11). It does not run `__attrs_post_init__`: only for a state in which
+    `0 <= filled_size <= order.size` holds, which every caller checks first (a transition that
+    keeps `filled_size` keeps it; a fill is refused as `Overfill` before it gets here).
+    `test_order_states.py` compares each transition with `attrs.evolve` field by field, so a
+    field added to `Order` and not written here fails there (reading an unset slot raises).
+    """
+    new: Order = _new_order(Order)
+    _set_id(new, order.id)
+    _set_client_order_id(new, order.client_order_id)
+    _set_symbol(new, order.symbol)
+    _set_side(new, order.side)
+    _set_order_type(new, order.order_type)
+    _set_size(new, order.size)
+    _set_price(new, order.price)
+    _set_trigger_price(new, order.trigger_price)
+    _set_time_in_force(new, order.time_in_force)
+    _set_expires_at(new, order.expires_at)
+    _set_leverage(new, order.leverage)
+    _set_reduce_only(new, order.reduce_only)
+    _set_post_only(new, order.post_only)
+    _set_fee_currency(new, order.fee_currency)
+    _set_role(new, order.role)
+    _set_position_id(new, order.position_id)
+    _set_parent_order_id(new, order.parent_order_id)
+    _set_reference_price(new, order.reference_price)
+    _set_status(new, status)
+    _set_exchange_order_id(new, exchange_order_id)
+    _set_filled_size(new, filled_size)
+    _set_filled_cost(new, filled_cost)
+    _set_fee_quote(new, fee_quote)
+    _set_fee_base(new, fee_base)
+    _set_fills(new, fills)
+    _set_created_at(new, order.created_at)
+    _set_updated_at(new, updated_at)
+    _set_reason(new, reason)
+    return new

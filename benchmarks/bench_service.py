@@ -176,7 +176,7 @@ class StatusCount:
 
 
 STATUS_COUNTS: dict[int, StatusCount] = {}
-"""Per number of open orders: the status calls of the last timed run (read by `main`)."""
+"""Per number of open orders: the polls and status calls of every timed run (read by `main`)."""
 
 
 @cache
@@ -205,7 +205,11 @@ def _monitor(count: int) -> Setup:
         def runner() -> None:
             before = calls["order_status"]
             run(_polls(world, n))
-            STATUS_COUNTS[count] = StatusCount(polls=n, status_calls=calls["order_status"] - before)
+            seen = STATUS_COUNTS.get(count, StatusCount(polls=0, status_calls=0))
+            STATUS_COUNTS[count] = StatusCount(
+                polls=seen.polls + n,
+                status_calls=seen.status_calls + calls["order_status"] - before,
+            )
 
         return runner
 
@@ -334,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure(bench, samples=samples, target_sample_ns=target) for bench in register()
     ]
     print(measurement_table(measurements))
-    print("\nstatus calls per poll (SimulatedExchange.calls['order_status'] over the timed polls):")
+    print("\nstatus calls per poll (SimulatedExchange.calls['order_status'], every timed poll):")
     for count, seen in sorted(STATUS_COUNTS.items()):
         per_poll = seen.status_calls / seen.polls
         print(

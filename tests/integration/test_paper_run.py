@@ -98,6 +98,42 @@ def test_a_bad_option_is_a_usage_error_with_exit_code_2(capsys: pytest.CaptureFi
     assert "paper.symbols" in capsys.readouterr().err
 
 
+def test_a_config_file_sets_the_run_and_the_service_and_the_flags_win(tmp_path: Path) -> None:
+    path = tmp_path / "paper.toml"
+    path.write_text(
+        '[paper]\nproposals = 4\nseed = 5\nsymbols = ["BTC/USDT"]\n'
+        '[paper.liquidity]\n"BTC/USDT" = "0.01"\n'
+        "[risk]\nmax_position_notional = 777\n",
+        encoding="utf-8",
+    )
+
+    config = PaperConfig.from_toml(path)
+    code, text = run_main(["--config", str(path), "--seed", str(SEED)])
+
+    assert (config.proposals, config.seed, config.symbols) == (4, 5, ("BTC/USDT",))
+    assert config.liquidity["BTC/USDT"] == Decimal("0.01")
+    assert config.liquidity["XRP/USDT"] == Decimal(2000)  # merged over the defaults
+    assert config.execution.risk.max_position_notional == Decimal(777)
+    assert config.execution.risk.max_order_notional_by_symbol["XRP/BTC"] == Decimal("0.05")
+    assert not config.execution.retry.jitter  # the run's defaults stay under the file
+    assert code == 0
+    assert text.startswith(f"paper run: seed {SEED}, 12 ticks")
+    assert "proposals: 4 made (of 4 allowed)" in text
+
+
+def test_an_unknown_key_in_the_config_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "paper.toml"
+    path.write_text("[paper]\nproposal = 4\n", encoding="utf-8")
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(path)], out=io.StringIO())
+
+    assert exited.value.code == 2
+    assert "paper.proposal: unknown key" in capsys.readouterr().err
+
+
 def test_a_strategy_that_opens_a_position_without_a_stop_fails_the_run_with_exit_code_1() -> None:
     def unprotected(view: StrategyView) -> list[TradeProposal]:
         if view.tick != 1:

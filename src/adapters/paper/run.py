@@ -145,22 +145,9 @@ class PaperConfig:
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.proposals < 0:
-            raise ConfigError("paper.proposals", "an integer >= 0", self.proposals)
-        if self.ticks is not None and self.ticks < 0:
-            raise ConfigError("paper.ticks", "an integer >= 0", self.ticks)
-        if self.tick_seconds <= 0:
-            raise ConfigError("paper.tick_seconds", "a number > 0", self.tick_seconds)
-        known = default_instruments()
-        for symbol in self.symbols:
-            if symbol not in known:
-                raise ConfigError(
-                    "paper.symbols", f"symbols among {sorted(known.by_symbol)}", symbol
-                )
-            if symbol not in self.start_prices:
-                raise ConfigError(f"paper.start_prices.{symbol}", "a start price", None)
-        if not self.symbols:
-            raise ConfigError("paper.symbols", "at least one symbol", [])
+        _check_counts(self)
+        _check_symbols(self)
+        _check_amounts(self)
         if self.db is not None:
             _sqlite_path(self.db)
 
@@ -194,6 +181,37 @@ class PaperConfig:
             except tomllib.TOMLDecodeError as error:
                 raise ConfigError(os.fspath(path), "a valid TOML document", str(error)) from None
         return cls.from_mapping(data)
+
+
+def _check_counts(config: PaperConfig) -> None:
+    for name in ("proposals", "ticks", "step_bps", "wick_bps"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"paper.{name}", "an integer >= 0", value)
+    if config.tick_seconds <= 0:
+        raise ConfigError("paper.tick_seconds", "a number > 0", config.tick_seconds)
+
+
+def _check_symbols(config: PaperConfig) -> None:
+    if not config.symbols:
+        raise ConfigError("paper.symbols", "at least one symbol", [])
+    known = default_instruments()
+    for symbol in config.symbols:
+        if symbol not in known:
+            raise ConfigError("paper.symbols", f"symbols among {sorted(known.by_symbol)}", symbol)
+        if symbol not in config.start_prices:
+            raise ConfigError(f"paper.start_prices.{symbol}", "a start price", None)
+
+
+def _check_amounts(config: PaperConfig) -> None:
+    for table, amounts, least in (
+        ("start_prices", config.start_prices, "> 0"),
+        ("liquidity", config.liquidity, "> 0"),
+        ("balances", config.balances, ">= 0"),
+    ):
+        for name, amount in amounts.items():
+            if amount < 0 or (amount == 0 and least == "> 0"):
+                raise ConfigError(f"paper.{table}.{name}", f"a number {least}", amount)
 
 
 def _integer(path: str, value: object) -> int:
@@ -241,6 +259,10 @@ def _prices(path: str, value: object) -> dict[str, Decimal]:
     return {**DEFAULT_START_PRICES, **_amounts(path, value)}
 
 
+def _caps(path: str, value: object) -> dict[str, Decimal]:
+    return {**DEFAULT_LIQUIDITY, **_amounts(path, value)}
+
+
 _PAPER_KEYS: Final[Mapping[str, Callable[[str, object], object]]] = {
     "proposals": _integer,
     "seed": _integer,
@@ -251,11 +273,13 @@ _PAPER_KEYS: Final[Mapping[str, Callable[[str, object], object]]] = {
     "wick_bps": _integer,
     "start_prices": _prices,
     "balances": _amounts,
-    "liquidity": _amounts,
+    "liquidity": _caps,
     "hold_untriggered": _flag,
     "db": _url,
 }
-"""The keys of the `[paper]` table, each with its reader (which names the key when it refuses)."""
+"""The keys of the `[paper]` table, each with its reader (which names the key when it refuses).
+
+`start_prices` and `liquidity` are merged over the defaults; `balances` is the whole account."""
 
 
 def _merged(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:

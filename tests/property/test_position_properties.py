@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from returns.pipeline import is_successful
 
 from execution_core.domain.enums import FeeCurrency, OrderSide, PositionSide
+from execution_core.domain.numbers import HUNDRED, ONE, ZERO, to_decimal
 from execution_core.domain.orders import Fill
 from execution_core.domain.positions import Position
 from execution_core.domain.refusals import AboveMaximum
@@ -89,6 +90,66 @@ def test_leverage_never_changes_pnl_and_scales_only_the_percent(
     levered_pnl, levered_pct = levered.calculate_pnl(price)
     assert levered_pnl == pnl
     assert abs(levered_pct - pct * leverage) <= abs(pct * leverage) * Decimal("1e-20") + TOLERANCE
+
+
+def reference_pnl(
+    position: Position, price: Decimal | str | int, *, include_fees: bool
+) -> tuple[Decimal, Decimal]:
+    """`calculate_pnl` as it was written before its fast paths: the formula, step by step."""
+    if position.size == ZERO:
+        return ZERO, ZERO
+    current = to_decimal(price, field="current_price")
+    sign = Decimal(1) if position.side is PositionSide.LONG else Decimal(-1)
+    pnl = sign * (current - position.entry_price) * position.size
+    if include_fees:
+        pnl -= position.entry_fees + position.size * current * position.exit_fee_rate
+    margin = position.entry_price * position.size / position.leverage
+    return pnl, pnl / margin * HUNDRED
+
+
+@given(
+    side=sides,
+    entry=st.decimals(min_value="0.00000001", max_value=100_000, places=8),
+    size=st.decimals(min_value="0.00000001", max_value=1000, places=8),
+    entry_fees=fees,
+    rate=rates,
+    leverage=st.sampled_from([ONE, Decimal(1), Decimal("1.0"), Decimal("1.00"), 2, "2.5", 5]),
+    move=st.one_of(st.just(0), st.decimals(min_value=-1000, max_value=1000, places=3)),
+    spelling=st.sampled_from([Decimal, str]),
+    include_fees=st.booleans(),
+)
+def test_unrealized_pnl_is_the_formula_digit_for_digit(
+    *,
+    side: PositionSide,
+    entry: Decimal,
+    size: Decimal,
+    entry_fees: Decimal,
+    rate: Decimal,
+    leverage: Decimal | int | str,
+    move: Decimal | int,
+    spelling: type[Decimal | str],
+    include_fees: bool,
+) -> None:
+    # The fast paths (a Decimal price taken as it is, no multiplication by +1, no division by
+    # the default leverage) must give the same digits and exponent as the plain formula, the
+    # sign of a zero included (a short at its entry price has a P&L of -0).
+    price = entry + move
+    assume(price > 0)
+    position = Position(
+        "BTC/USDT",
+        side,
+        size,
+        entry,
+        leverage=leverage,
+        entry_fees=entry_fees,
+        exit_fee_rate=rate,
+    )
+    given_price = spelling(price)
+
+    got = position.calculate_pnl(given_price, include_fees=include_fees)
+
+    expected = reference_pnl(position, given_price, include_fees=include_fees)
+    assert [value.as_tuple() for value in got] == [value.as_tuple() for value in expected]
 
 
 # --------------------------------------------------------------------------- books

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
+from typing import Final
+
+PLUS_ONE: Final = Decimal(1)
+MINUS_ONE: Final = Decimal(-1)
+"""The two signs, built once: a `sign` property returns one of these, never a new Decimal."""
 
 
 class OrderSide(enum.StrEnum):
@@ -20,7 +25,7 @@ class OrderSide(enum.StrEnum):
     @property
     def sign(self) -> Decimal:
         """+1 for a buy, -1 for a sell: the direction of the base quantity."""
-        return Decimal(1) if self is OrderSide.BUY else Decimal(-1)
+        return PLUS_ONE if self is OrderSide.BUY else MINUS_ONE
 
     @property
     def position_side(self) -> PositionSide:
@@ -47,7 +52,7 @@ class PositionSide(enum.StrEnum):
     @property
     def sign(self) -> Decimal:
         """+1 for long, -1 for short: P&L is sign x (price - entry) x size."""
-        return Decimal(1) if self is PositionSide.LONG else Decimal(-1)
+        return PLUS_ONE if self is PositionSide.LONG else MINUS_ONE
 
 
 class OrderType(enum.StrEnum):

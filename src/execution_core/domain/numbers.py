@@ -38,6 +38,10 @@ def to_decimal(value: DecimalLike, *, field: str = "value") -> Decimal:
     ...
     execution_core.domain.numbers.InvalidNumber: price: must be a finite number (got 'NaN')
     """
+    if type(value) is Decimal and value.is_finite() and value:
+        # The common case, a finite non-zero Decimal, in one test (zeros take the full path,
+        # which refuses -0).
+        return value
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):

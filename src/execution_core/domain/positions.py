@@ -39,7 +39,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 from returns.result import Failure, Result, Success
 
-from execution_core.domain.enums import OrderSide, PositionSide
+from execution_core.domain.enums import MINUS_ONE, OrderSide, PositionSide
 from execution_core.domain.events import (
     Event,
     PositionClosed,
@@ -72,6 +72,8 @@ from execution_core.domain.trailing import TrailingStop, trail_stop
 
 DEFAULT_MAX_LEVERAGE: Final = Decimal(5)
 """The system's leverage ceiling (design.md §2)."""
+
+_LONG: Final = PositionSide.LONG
 
 
 class InvalidPosition(ValueError):
@@ -457,13 +459,23 @@ class Position:
         >>> short.calculate_pnl(44_100)
         (Decimal('900'), Decimal('10.0'))
         """
-        if self.size == ZERO:
+        size = self.size
+        if not size:
             return ZERO, ZERO
-        price = to_decimal(current_price, field="current_price")
-        pnl = self.side.sign * (price - self.entry_price) * self.size
+        price = (
+            current_price
+            if type(current_price) is Decimal and current_price.is_finite() and current_price
+            else to_decimal(current_price, field="current_price")
+        )
+        entry = self.entry_price
+        # Long: `1 x move` is `move` itself (same digits, same exponent), so it is not computed.
+        move = price - entry
+        pnl = (move if self.side is _LONG else MINUS_ONE * move) * size
         if include_fees:
-            pnl -= self.entry_fees + self.size * price * self.exit_fee_rate
-        margin = self.entry_price * self.size / self.leverage
+            pnl -= self.entry_fees + size * price * self.exit_fee_rate
+        # `x / 1` is `x` itself: at the default leverage the division is skipped.
+        leverage = self.leverage
+        margin = entry * size if leverage is ONE else entry * size / leverage
         return pnl, pnl / margin * HUNDRED
 
     # ----------------------------------------------------------------------- fills and exits

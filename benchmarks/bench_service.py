@@ -12,9 +12,10 @@ reported, as on Kraken).
 (b) Monitoring 100 / 1,000 / 10,000 open orders (resting limit buys below the market, no
 timeout): one `poll_once` makes exactly ONE batched `order_status` call whatever the number of
 open orders; its cost is reported per poll. The status calls are counted by the exchange
-(`SimulatedExchange.calls["order_status"]`) and printed by `main()`; the row "exchange side
-only" times the `order_status` call alone, to show which share of a poll is the paper
-exchange building its reports and which the manager reading them.
+(`SimulatedExchange.calls["order_status"]`) and printed by `main()`. Two rows split a poll of
+1,000 open orders: "exchange side only" times the paper exchange's `order_status` call alone
+(building one report per order), "manager side only" a poll whose status call answers reports
+computed beforehand (the manager reading them, looking for changes, timeouts and targets).
 
 Every world runs the exchange on Kraken's Pro tier for the manager's pacing and an unlimited one
 at the engine (so that 10,000 orders may rest); risk limits are raised so that no proposal is
@@ -32,12 +33,13 @@ import asyncio
 import itertools
 import sys
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
 import attrs
+from returns.result import Result
 
 from adapters.memory.clock import FakeClock
 from adapters.memory.engine_types import UNLIMITED, EngineConfig
@@ -56,6 +58,7 @@ from benchmarks.harness import (
 )
 from execution_core.config import ExecutionConfig
 from execution_core.domain.proposals import TradeProposal
+from execution_core.ports import ExchangeFailure, OrderReport
 from execution_core.service.manager import OrderExecutionManager
 from execution_core.service.tracker import PositionTracker
 
@@ -231,6 +234,43 @@ def _status_only(count: int) -> Setup:
     return setup
 
 
+class CannedStatus:
+    """An exchange whose `order_status` answers precomputed reports: the manager's share alone."""
+
+    def __init__(self, exchange: SimulatedExchange, ids: Sequence[str]) -> None:
+        self._exchange = exchange
+        self._answer = run(exchange.order_status(ids))
+        self.calls = exchange.calls
+
+    async def order_status(
+        self, exchange_order_ids: Sequence[str]
+    ) -> Result[Mapping[str, OrderReport], ExchangeFailure]:
+        """The reports computed once, for any ids."""
+        del exchange_order_ids
+        return self._answer
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - every other port method, delegated
+        return getattr(self._exchange, name)
+
+
+@cache
+def canned_world(count: int) -> World:
+    """A world like `monitored_world(count)` whose exchange answers status polls from a cache."""
+    world = build_world()
+    run(execute(world, RESTING, count, poll_every=count))
+    ids = [o.exchange_order_id for o in world.manager.open_orders() if o.exchange_order_id]
+    world.manager._exchange = CannedStatus(world.exchange, ids)  # noqa: SLF001 - a benchmark probe
+    return world
+
+
+def _manager_only(count: int) -> Setup:
+    def setup(n: int) -> Runner:
+        world = canned_world(count)
+        return lambda: run(_polls(world, n))
+
+    return setup
+
+
 def register() -> Iterator[Benchmark]:
     """The service benchmarks: proposals to filled positions, and monitoring polls."""
     yield Benchmark(
@@ -263,6 +303,12 @@ def register() -> Iterator[Benchmark]:
         group=GROUP,
         name=f"poll, {top:,} open orders: exchange side only (order_status)",
         setup=_status_only(top),
+        max_batch=1_000,
+    )
+    yield Benchmark(
+        group=GROUP,
+        name=f"poll, {top:,} open orders: manager side only (reports precomputed)",
+        setup=_manager_only(top),
         max_batch=1_000,
     )
 

@@ -703,16 +703,6 @@ def _stop_refused_for_funds(played: Played, position_id: str | None) -> bool:
     )
 
 
-def _engine_refuses_to_shrink_an_untriggered_stop(failed: ScenarioFailed) -> bool:
-    broken, played = failed.broken, failed.played
-    return (
-        broken.invariant == "no open position without its stop"
-        and broken.order_id is not None
-        and not played.hold_untriggered
-        and _stop_refused_for_funds(played, broken.position_id)
-    )
-
-
 def _an_exit_lost_by_lookup_leaves_the_position_closing(failed: ScenarioFailed) -> bool:
     broken, world = failed.broken, failed.played.world
     position_id = broken.position_id
@@ -784,9 +774,6 @@ def _an_exit_fill_beyond_the_position_is_refused_whole(failed: ScenarioFailed) -
 
 
 KNOWN_BUGS: dict[str, Callable[[ScenarioFailed], bool]] = {
-    "C: the paper engine refuses to shrink an untriggered stop that holds nothing": (
-        _engine_refuses_to_shrink_an_untriggered_stop
-    ),
     "D: an exit found never to have arrived leaves its position without its stop": (
         _an_exit_lost_by_lookup_leaves_the_position_closing
     ),
@@ -943,12 +930,6 @@ async def test_bug_b_fixed_a_fill_reported_after_its_orders_final_report_is_stil
         assert position.size == Decimal("0.07")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PaperEngine._check_amend requires the full amended quantity to be available even "
-    "for an untriggered stop with hold_untriggered=False (it holds nothing): shrinking the stop "
-    "after a partial take-profit is refused 'EOrder:Insufficient funds', the stop stays oversized",
-)
 async def test_bug_c_the_stop_shrinks_when_a_take_profit_partly_fills() -> None:
     async with scenario(simulated_venue) as world:  # hold_untriggered=False
         position_id = await world.open_position(PROTECTED)

@@ -219,6 +219,58 @@ def test_an_amend_that_needs_more_funds_than_available_is_refused() -> None:
     assert state(engine, order).vol == Decimal("0.02")
 
 
+def test_an_unfunded_untriggered_stop_shrinks_while_a_take_profit_holds_every_coin() -> None:
+    # hold_untriggered=False: the stop holds nothing, so shrinking it needs nothing either
+    engine = make_engine(EngineConfig(hold_untriggered=False))
+    stop = place(engine, side=SELL, ordertype=OrderType.STOP_LOSS, price=48_000, volume=2)
+    take = place(engine, side=SELL, volume=2, price=52_000)
+    engine.set_liquidity(BTC, per_update=Decimal("0.8"), per_order=None)
+    engine.set_price(BTC, Decimal(52_100), now=at(1))  # the take-profit sells 0.8 of 2
+    assert (state(engine, take).vol_exec, engine.balance("BTC").total) == (
+        Decimal("0.8"),
+        Decimal("1.2"),
+    )
+    assert engine.balance("BTC").held == Decimal("1.2")  # every coin left is the target's
+    shrunk = amend(engine, now=at(2), txid=stop.txid, order_qty="1.2")
+    assert (shrunk.vol, shrunk.status) == (Decimal("1.2"), ReportedStatus.OPEN)
+    assert engine.balance("BTC").held == Decimal("1.2")  # still unfunded until it triggers
+
+
+def test_an_unfunded_untriggered_stop_is_funded_when_it_triggers_not_when_amended() -> None:
+    engine = make_engine(EngineConfig(hold_untriggered=False))
+    stop = place(engine, side=SELL, ordertype=OrderType.STOP_LOSS, price=48_000, volume=1)
+    place(engine, side=SELL, volume="1.5", price=52_000)  # a limit holds 1.5 of the 2 BTC
+    grown = amend(engine, txid=stop.txid, order_qty=1)
+    assert grown.vol == Decimal(1)
+    engine.set_price(BTC, Decimal(47_900), now=at(1))  # it triggers: 0.5 free for 1 to sell
+    fired = state(engine, stop)
+    assert (fired.status, fired.reason, fired.vol_exec) == (
+        ReportedStatus.CANCELED,
+        "Insufficient funds",
+        Decimal(0),
+    )
+
+
+def test_a_held_untriggered_stop_still_needs_funds_to_grow() -> None:
+    engine = make_engine()  # hold_untriggered=True, as on Kraken spot
+    stop = place(engine, side=SELL, ordertype=OrderType.STOP_LOSS, price=48_000, volume="1.5")
+    assert engine.balance("BTC").held == Decimal("1.5")
+    assert amend_refusal(engine, txid=stop.txid, order_qty="2.5") == "EOrder:Insufficient funds"
+    assert amend(engine, txid=stop.txid, order_qty=2).vol == Decimal(2)
+    assert engine.balance("BTC").held == Decimal(2)
+
+
+def test_shrinking_an_order_never_needs_more_funds_even_after_the_fees_rose() -> None:
+    engine = make_engine()
+    order = place(engine, volume=2, price=49_000)  # 98,000 + 0.40% = 98,392 of 100,000 held
+    assert engine.balance("USDT").held == Decimal(98_392)
+    engine.set_fee_rates(maker=Decimal("0.05"), taker=Decimal("0.05"))  # 1.99 now needs 102,385.5
+    shrunk = amend(engine, txid=order.txid, order_qty="1.99")
+    assert shrunk.vol == Decimal("1.99")
+    assert engine.balance("USDT").held == Decimal(98_392)  # it never holds more than before
+    assert engine.balance("USDT").available >= 0
+
+
 @pytest.mark.parametrize(
     ("fields", "code"),
     [

@@ -719,6 +719,14 @@ class PaperEngine:
             and _marketable(order.side, limit, current)
         ):
             return ErrorCode.POST_ONLY_AMEND
+        # Funds are checked as the order is held: an amendment needs only what its new hold adds.
+        # An order that holds nothing now (an untriggered stop, hold_untriggered=False) needs
+        # nothing (it is funded when it triggers), and a smaller quantity at the same prices
+        # never needs more, whatever the fee rates did since the order was placed.
+        if not self._holds_funds(order):
+            return None
+        if qty is not None and qty < order.vol and (price, price2) == (order.price, order.price2):
+            return None
         hold_price = (
             order.hold_price
             if order.ordertype is OrderType.MARKET
@@ -746,7 +754,8 @@ class PaperEngine:
         if order.ordertype is not OrderType.MARKET:
             order.hold_price = _hold_price(order.ordertype, price, price2, order.market.price)
         if not (repriced or grown):  # a smaller quantity keeps its place in the queue
-            self._hold(order)
+            # and never holds more than it did (even if the fee rates rose since)
+            self._set_hold(order, min(self._hold_for(order, order.remaining), order.hold_amount))
             return
         if order.ladder is not None:
             order.ladder.remove(order)
@@ -1032,14 +1041,18 @@ class PaperEngine:
             return remaining + _round(remaining * rate, places, ROUND_CEILING)
         return remaining
 
-    def _hold_for(self, order: _Order, remaining: Decimal) -> Decimal:
+    def _holds_funds(self, order: _Order) -> bool:
+        """Whether the order holds funds now: open, and not an untriggered stop left unfunded."""
         if order.status is not _OPEN:
-            return ZERO
-        if (
+            return False
+        return not (
             order.ordertype.is_triggered
             and not order.triggered
             and not self._config.hold_untriggered
-        ):
+        )
+
+    def _hold_for(self, order: _Order, remaining: Decimal) -> Decimal:
+        if not self._holds_funds(order):
             return ZERO
         return self._hold_needed(
             order.market, order.side, order.fee_currency, order.hold_price, remaining

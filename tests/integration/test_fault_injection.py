@@ -764,15 +764,6 @@ def _a_resting_take_profit_holds_the_base_the_stop_needs(failed: ScenarioFailed)
     )
 
 
-def _an_exit_fill_beyond_the_position_is_refused_whole(failed: ScenarioFailed) -> bool:
-    broken = failed.broken
-    return (
-        broken.invariant == "position = entry fills - exit fills"
-        and "more than it bought" in broken.detail
-        and "the book holds 0)" not in broken.detail
-    )
-
-
 KNOWN_BUGS: dict[str, Callable[[ScenarioFailed], bool]] = {
     "D: an exit found never to have arrived leaves its position without its stop": (
         _an_exit_lost_by_lookup_leaves_the_position_closing
@@ -782,9 +773,6 @@ KNOWN_BUGS: dict[str, Callable[[ScenarioFailed], bool]] = {
     ),
     "F: on Kraken spot a resting take-profit holds the base its stop needs": (
         _a_resting_take_profit_holds_the_base_the_stop_needs
-    ),
-    "H: an exit fill larger than the open size is refused whole, leaving a phantom size": (
-        _an_exit_fill_beyond_the_position_is_refused_whole
     ),
 }
 """Reported bugs, by the signature of the failures they cause (see the module docstring)."""
@@ -1033,13 +1021,6 @@ async def test_bug_g_the_monitor_restores_a_stop_whose_placement_failed() -> Non
         assert await exchange_stop(world, position_id) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PositionTracker.apply_exit_fill refuses an exit fill larger than the open size "
-    "whole (the manager only alerts): after the stop (racing its cancel) and the take-profit "
-    "both filled, the book keeps 0.05 BTC the exchange already sold, and the close then sends "
-    "an exit that sells 0.05 more of base that belongs to no position",
-)
 async def test_bug_h_an_exit_fill_beyond_the_open_size_still_closes_the_position() -> None:
     funds: dict[str, DecimalLike] = {"USDT": 100_000, "BTC": "0.1"}  # other base: a race sells it
     async with scenario(simulated_venue, funds=funds) as world:  # stop and target both rest

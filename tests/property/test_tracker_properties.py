@@ -1,7 +1,8 @@
 """Invariants of the PositionTracker under random fills, modifications, trails, ticks and time.
 
-- size of every position = its entry fills - its exit fills (net of base fees); an exit larger
-  than the position is refused and changes nothing; a closed position leaves the book;
+- size of every position = its entry fills - its exit fills (net of base fees), an exit larger
+  than the position counting up to its size: it closes the position (never flips it) and reports
+  the excess in a critical alert; a closed position leaves the book;
 - the trigger index always holds exactly the open positions' levels, so a tick through the index
   finds what a scan of every position finds (stop-loss first);
 - exposures and the P&L sums equal the figures recomputed from the positions;
@@ -31,7 +32,7 @@ from hypothesis.stateful import (
 from returns.pipeline import is_successful
 
 from execution_core.domain.enums import OrderSide, PositionSide
-from execution_core.domain.events import PriceStale
+from execution_core.domain.events import AlertRaised, PriceStale
 from execution_core.domain.positions import Position
 from execution_core.domain.trailing import TrailingStop
 from execution_core.domain.triggers import check_sl_tp_triggers
@@ -135,11 +136,16 @@ class TrackerMachine(RuleBasedStateMachine):
         result = self.world.tracker.apply_exit_fill(
             out, fill(out, quantity, price), at=self.world.clock.now()
         )
+        assert is_successful(result)
+        change = result.unwrap()
+        alerts = [e for e in change.events if isinstance(e, AlertRaised)]
         if quantity > position.size:
-            assert not is_successful(result)
-            assert self.world.tracker.get(position_id) == position
+            assert not change.position.is_open
+            assert change.position.side is position.side  # never flipped
+            assert [a.severity for a in alerts] == ["critical"]
+            self.expected[position_id] = Decimal(0)
         else:
-            assert is_successful(result)
+            assert alerts == []
             self.expected[position_id] -= quantity
 
     @rule(position_id=consumes(positions), price=prices)

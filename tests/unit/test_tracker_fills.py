@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from returns.result import Failure
 
 from execution_core.domain.enums import FeeCurrency, OrderRole, OrderSide, PositionSide
 from execution_core.domain.events import (
@@ -18,7 +17,7 @@ from execution_core.domain.events import (
     PositionReduced,
 )
 from execution_core.domain.positions import Position
-from execution_core.domain.refusals import AboveMaximum, InvalidValue
+from execution_core.domain.refusals import InvalidValue
 
 sys.path.insert(0, str(Path(__file__).parent))  # the tracker's shared fakes live beside this file
 from test_tracker_fakes import (
@@ -171,15 +170,63 @@ def test_an_exit_fill_reduces_the_position_and_realizes_pnl_net_of_fees(world: W
     assert world.tracker.daily_pnl_detail().realized == Decimal("63.6")
 
 
-def test_an_exit_larger_than_the_position_is_refused_and_changes_nothing(world: World) -> None:
+def test_an_exit_fill_beyond_the_open_size_closes_the_position_and_reports_the_excess(
+    world: World,
+) -> None:
+    # The take-profit sold 0.05 of 0.1; the stop, racing its cancel, then sells 0.1: the
+    # exchange sold 0.05 BTC that no position holds. The book applies 0.05 and says so.
+    open_long(world, "p1", size="0.1", fee="18")
+    target = exit_order("p1", size="0.1", role=OrderRole.TAKE_PROFIT)
+    world.tracker.apply_exit_fill(target, fill(target, "0.05", 46_000), at=T0)
+    stop = exit_order("p1", size="0.1", role=OrderRole.STOP_LOSS, order_id="sl-1")
+    oversized = fill(stop, "0.1", 44_000, fee="17.6")
+    change = world.tracker.apply_exit_fill(stop, oversized, at=T0).unwrap()
+    position = change.position
+    assert (position.is_open, position.size, position.exited_quantity) == (
+        False,
+        Decimal(0),
+        Decimal("0.1"),
+    )
+    # the applied half: -1,000 x 0.05, half the fill's fee (8.8), the rest of the entry fees (9)
+    assert change.realized_pnl == Decimal("-67.8")
+    assert position.realized_pnl == Decimal("-26.8")  # after 50 - 9 on the target
+    reduced, closed, alert = change.events
+    assert isinstance(reduced, PositionReduced)
+    assert reduced.quantity == Decimal("0.05")
+    assert isinstance(closed, PositionClosed)
+    assert closed.reason == "stop_loss"
+    assert isinstance(alert, AlertRaised)
+    assert (alert.source, alert.severity) == ("positions", "critical")
+    assert oversized.trade_id in alert.message
+    assert "sl-1" in alert.message
+    assert "0.05 BTC beyond it" in alert.message
+    assert world.tracker.open_positions() == []
+    assert world.tracker.exposures() == {}
+    assert world.tracker.daily_pnl_detail().realized == Decimal("-26.8")
+
+
+def test_an_exit_fill_beyond_a_short_never_flips_it_into_a_long(world: World) -> None:
+    open_short(world, "s1")
+    cover = exit_order("s1", side=OrderSide.BUY, size="0.3")
+    change = world.tracker.apply_exit_fill(cover, fill(cover, "0.3", 44_000), at=T0).unwrap()
+    assert (change.position.side, change.position.size) == (PositionSide.SHORT, Decimal(0))
+    assert not change.position.is_open
+    (alert,) = [e for e in change.events if isinstance(e, AlertRaised)]
+    assert "bought 0.2 BTC beyond it" in alert.message
+    assert world.tracker.open_positions() == []
+
+
+def test_an_oversized_exit_fill_with_a_base_fee_applies_the_fee_pro_rata(world: World) -> None:
     open_long(world, "p1", size="0.1")
     out = exit_order("p1", size="0.2")
-    result = world.tracker.apply_exit_fill(out, fill(out, "0.15", 46_000), at=T0)
-    assert result == Failure(
-        AboveMaximum(symbol=BTC, field="quantity", limit=Decimal("0.1"), actual=Decimal("0.15"))
-    )
-    assert world.tracker.get("p1").size == Decimal("0.1")  # type: ignore[union-attr]
-    assert world.tracker.exposures() == {BTC: Decimal("4500.0")}
+    # 0.1996 delivered + 0.0004 base fee = 0.2 taken from the account: half of it is ours
+    sold = fill(out, "0.1996", 46_000, fee="0.0004", fee_currency=FeeCurrency.BASE)
+    change = world.tracker.apply_exit_fill(out, sold, at=T0).unwrap()
+    assert not change.position.is_open
+    # 1,000 x 0.1 - half the fee (0.0002 x 46,000 = 9.2)
+    assert change.realized_pnl == Decimal("90.8")
+    (alert,) = [e for e in change.events if isinstance(e, AlertRaised)]
+    assert "sold 0.1000 BTC beyond it" in alert.message
 
 
 def test_an_exit_order_without_a_position_id_is_refused(world: World) -> None:

@@ -4,7 +4,9 @@ Rules (docs/position-tracker.md has the walk-through, docs/dev/service-design.md
 - Positions come from fills. `apply_entry_fill` / `apply_exit_fill` are synchronous state
   changes without I/O; the manager commits the returned `PositionChange` together with its order
   change in one unit of work. A position's id is its entry order's id. An exit never flips a
-  position: an exit larger than the open size is a refusal.
+  position: an exit fill larger than the open size (it happened at the exchange: a stop racing
+  its cancel after the take-profit filled) closes the position and the excess is reported as a
+  critical `AlertRaised` (an oversell), never booked.
 - Sizes are what was filled, never what was intended; the exposure per symbol is
   `filled size x entry price` in quote and goes to the risk engine (`publish_exposures`).
 - A stale or missing price never produces a snapshot or a P&L figure: it produces a `PriceStale`
@@ -38,7 +40,13 @@ from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
 from execution_core.config import ExecutionConfig
-from execution_core.domain.enums import LiquidityRole, OrderRole, PositionSide, TriggerKind
+from execution_core.domain.enums import (
+    LiquidityRole,
+    OrderRole,
+    OrderSide,
+    PositionSide,
+    TriggerKind,
+)
 from execution_core.domain.events import (
     AlertRaised,
     Event,
@@ -59,7 +67,7 @@ from execution_core.domain.positions import (
     Position,
     PositionChange,
 )
-from execution_core.domain.refusals import InvalidValue, Refusal
+from execution_core.domain.refusals import AboveMaximum, InvalidValue, Refusal
 from execution_core.domain.rounding import is_multiple, round_stop_loss, round_take_profit
 from execution_core.domain.trailing import TrailingStop
 from execution_core.domain.triggers import Trigger, TriggerIndex
@@ -81,6 +89,9 @@ _log = logging.getLogger(__name__)
 
 SOURCE: Final = "position_tracker"
 """`AlertRaised.source` of the tracker's alerts."""
+OVERSELL_SOURCE: Final = "positions"
+"""`AlertRaised.source` of an exit fill beyond its position: the source the manager gives the
+alerts of the fills the book could not apply, so that an operator finds them all in one place."""
 RECENTLY_CLOSED: Final = 1024
 """How many closed positions stay in memory, for a late entry fill racing the close."""
 
@@ -328,9 +339,14 @@ class PositionTracker:
         """Reduce or close the position `order.position_id` names by one fill (no I/O).
 
         Refused, and the book unchanged: no position id, no such open position, a fill on the
-        entry side, an exit larger than the open size (a position never flips). Realized P&L is
-        net of the exit fee and of the entry fees' share; it counts for `daily_pnl` on the UTC
-        date of `at`.
+        entry side. Realized P&L is net of the exit fee and of the entry fees' share; it counts
+        for `daily_pnl` on the UTC date of `at`.
+
+        A fill larger than the open size happened at the exchange all the same (two exits racing,
+        e.g. the stop filling during its cancel after the take-profit filled): the open size is
+        applied (the position closes; the fill's fee is counted pro rata for that part) and the
+        excess, base the exchange sold beyond the position, is reported by a critical
+        `AlertRaised` (source `positions`) in the change's events. A position never flips.
         """
         position_id = order.position_id
         if position_id is None:
@@ -355,10 +371,14 @@ class PositionTracker:
                 )
             )
         result = position.apply_fill(fill, reason=_EXIT_REASONS[order.role])
-        if is_successful(result):
-            change = result.unwrap()
-            self._install(position, change.position)
-            self._book_realized(change.realized_pnl, at)
+        if not is_successful(result):
+            refusal = result.failure()
+            if not (isinstance(refusal, AboveMaximum) and refusal.field == "quantity"):
+                return result
+            result = Success(self._oversized_exit(position, order, fill, refusal, at))
+        change = result.unwrap()
+        self._install(position, change.position)
+        self._book_realized(change.realized_pnl, at)
         return result
 
     def load(self, positions: Iterable[Position]) -> None:
@@ -979,6 +999,47 @@ class PositionTracker:
                 f"({refusal.message}); the position has no {refusal.field} until it is set again"
             ),
             at=at,
+        )
+
+    def _oversized_exit(
+        self, position: Position, order: Order, fill: Fill, refusal: AboveMaximum, at: datetime
+    ) -> PositionChange:
+        """Close `position` with the part of an exit `fill` it holds; report the excess.
+
+        The applied part is the open size, at the fill's price, paying the fill's fee pro rata;
+        the rest of the fill is named in a critical `AlertRaised` and changes no position.
+        """
+        moved = abs(fill.base_delta)  # what the fill took from the account, base fee included
+        size = position.size
+        closed = position.reduce(
+            size,
+            fill.price,
+            at=fill.timestamp,
+            fee=fill.fee_in_quote * size / moved,
+            reason=_EXIT_REASONS[order.role],
+        )
+        if not is_successful(closed):  # pragma: no cover - apply_fill validated the fill
+            msg = f"exit fill {fill.trade_id} cannot close position {position.id}: {closed}"
+            raise AssertionError(msg)
+        change = closed.unwrap()
+        instrument = self._instrument(position.symbol)
+        base = position.symbol if instrument is None else instrument.base
+        traded = "sold" if fill.side is OrderSide.SELL else "bought"
+        alert = AlertRaised(
+            source=OVERSELL_SOURCE,
+            severity="critical",
+            message=(
+                f"fill {fill.trade_id} of order {order.id}: {refusal.message} of position "
+                f"{position.id}: {size} applied (the position is closed); the exchange "
+                f"{traded} {moved - size} {base} beyond it, which no position holds: the "
+                "account and the book now differ by that much, check the account"
+            ),
+            at=at,
+        )
+        return PositionChange(
+            position=change.position,
+            realized_pnl=change.realized_pnl,
+            events=(*change.events, alert),
         )
 
     def _instrument(self, symbol: str) -> Instrument | None:

@@ -341,9 +341,10 @@ async def test_pnl_calculation_with_fees(venue_factory: VenueFactory) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="OrderExecutionManager.start() loads the exchange's live instruments (fees) but the "
-    "PositionTracker keeps the instruments it was built with: the exit fee is estimated at the "
-    "default 0.40% taker rate while the exchange charges 0.26% (52 estimated fees become 66)",
+    reason="OrderExecutionManager.start() loads the exchange's live instruments (fees) but does "
+    "not hand them to the PositionTracker (tracker.set_instruments exists; start() must call it): "
+    "the exit fee is estimated at the default 0.40% taker rate while the exchange charges 0.26% "
+    "(52 estimated fees become 66)",
 )
 async def test_bug_1_the_tracker_estimates_exit_fees_at_the_exchanges_live_rate(
     venue_factory: VenueFactory,

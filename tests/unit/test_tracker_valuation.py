@@ -7,6 +7,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from adapters.memory.repository import RepositoryWriteError
@@ -16,6 +17,7 @@ from execution_core.domain.events import (
     PositionSnapshotTaken,
     PriceStale,
 )
+from execution_core.domain.instruments import BTC_USDT, default_instruments
 from execution_core.ports import PositionSnapshot, UnitOfWork
 
 sys.path.insert(0, str(Path(__file__).parent))  # the tracker's shared fakes live beside this file
@@ -24,6 +26,7 @@ from test_tracker_fakes import (
     World,
     exit_order,
     fill,
+    fine_ticks,
     make_world,
     open_long,
     open_short,
@@ -60,6 +63,36 @@ async def test_pnl_calculation_with_fees(world: World) -> None:
     ).unwrap()
     assert change.realized_pnl == Decimal("63.6")
     assert world.tracker.daily_pnl() == Decimal("63.6")
+
+
+async def test_live_instruments_set_after_construction_price_the_exit_fee_of_new_positions(
+    world: World,
+) -> None:
+    # Built with the default pairs (0.40% taker); the exchange's live tier is 0.16% / 0.26%.
+    live = default_instruments().replace(
+        attrs.evolve(BTC_USDT, maker_fee=Decimal("0.0016"), taker_fee=Decimal("0.0026"))
+    )
+    open_long(world, "before", size="0.2", price=50_000, stop_loss=None, take_profit=None)
+    world.tracker.set_instruments(live)
+    assert world.tracker.instruments is live
+    open_long(world, "p1", size="0.2", price=50_000, fee="26", stop_loss=None, take_profit=None)
+    position = world.tracker.get("p1")
+    assert position is not None
+    assert position.exit_fee_rate == Decimal("0.0026")
+    # an open position keeps the rate it was opened (and stored) with
+    assert world.tracker.get("before").exit_fee_rate == Decimal("0.0040")  # type: ignore[union-attr]
+    world.tracker.update_price(BTC, Decimal(50_000))
+    snapshots = {s.position_id: s.unrealized_pnl for s in await world.tracker.take_snapshots()}
+    # flat: -26 paid - 26 estimated (10,000 x 0.26%); the older one: -40 estimated at 0.40%
+    assert snapshots == {"p1": Decimal(-52), "before": Decimal(-40)}
+    assert world.tracker.daily_pnl() == Decimal(-92)
+
+
+async def test_live_instruments_round_levels_to_their_tick(world: World) -> None:
+    open_long(world, "p1", stop_loss="44500", take_profit=None)
+    world.tracker.set_instruments(fine_ticks())  # a 0.01 tick instead of 0.1
+    moved = await world.tracker.modify_position("p1", stop_loss="44600.047")
+    assert moved.unwrap().stop_loss == Decimal("44600.05")
 
 
 async def test_stale_price_cache_handling(world: World) -> None:

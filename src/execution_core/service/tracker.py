@@ -7,6 +7,8 @@ Rules (docs/position-tracker.md has the walk-through, docs/dev/service-design.md
   position: an exit fill larger than the open size (it happened at the exchange: a stop racing
   its cancel after the take-profit filled) closes the position and the excess is reported as a
   critical `AlertRaised` (an oversell), never booked.
+- Instruments (ticks, fee rates) are the ones given at construction until `set_instruments`
+  replaces them with the exchange's live ones (the manager calls it once it has loaded them).
 - Sizes are what was filled, never what was intended; the exposure per symbol is
   `filled size x entry price` in quote and goes to the risk engine (`publish_exposures`).
 - A stale or missing price never produces a snapshot or a P&L figure: it produces a `PriceStale`
@@ -245,6 +247,20 @@ class PositionTracker:
     def attach(self, orders: OrderControl) -> None:
         """Let the tracker drive `orders` (the manager attaches itself at construction)."""
         self._orders = orders
+
+    @property
+    def instruments(self) -> Instruments:
+        """The instruments the tracker rounds levels and estimates exit fees with."""
+        return self._instruments
+
+    def set_instruments(self, instruments: Instruments) -> None:
+        """Use `instruments` from now on: the exchange's live rules, once the manager loaded them.
+
+        Levels are rounded to their ticks, and positions opened from now on estimate their exit
+        fee at their rates (unless `positions.exit_fee_rate` fixes it). A position already open
+        keeps the rate it was opened with, as it was stored.
+        """
+        self._instruments = instruments
 
     # ----------------------------------------------------------------------- reads
     @property

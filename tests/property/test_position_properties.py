@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import attrs
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from returns.pipeline import is_successful
@@ -150,6 +151,95 @@ def test_unrealized_pnl_is_the_formula_digit_for_digit(
 
     expected = reference_pnl(position, given_price, include_fees=include_fees)
     assert [value.as_tuple() for value in got] == [value.as_tuple() for value in expected]
+
+
+quantities = st.one_of(
+    st.decimals(min_value="0.00000001", max_value=100, places=8),
+    st.builds(
+        lambda n, shift: Decimal(n).scaleb(shift),  # 5E+1, 12E+2: positive exponents too
+        st.integers(min_value=1, max_value=99),
+        st.integers(min_value=0, max_value=3),
+    ),
+)
+
+
+@given(
+    side=sides,
+    entry=st.decimals(min_value="0.01", max_value=100_000, places=6),
+    size=st.decimals(min_value="0.00000001", max_value=100, places=8),
+    entry_fees=fees,
+    quantity=quantities,
+    price_factor=st.decimals(min_value="0.5", max_value=2, places=3),
+    fee=st.decimals(min_value=0, max_value=5, places=4),
+    fee_currency=st.sampled_from(FeeCurrency),
+    with_levels=st.booleans(),
+)
+def test_an_entry_fill_gives_the_formulas_digits(
+    *,
+    side: PositionSide,
+    entry: Decimal,
+    size: Decimal,
+    entry_fees: Decimal,
+    quantity: Decimal,
+    price_factor: Decimal,
+    fee: Decimal,
+    fee_currency: FeeCurrency,
+    with_levels: bool,
+) -> None:
+    # The entry fast path (no property calls, no re-check of what apply_fill checked, no level
+    # check without levels) must give what the plain rules give, digit for digit.
+    long = side is PositionSide.LONG
+    far_below, far_above = entry / 1000, entry * 1000
+    position = Position(
+        "BTC/USDT",
+        side,
+        size,
+        entry,
+        id="P1",
+        entry_fees=entry_fees,
+        stop_loss=(far_below if long else far_above) if with_levels else None,
+        take_profit=(far_above if long else far_below) if with_levels else None,
+    )
+    fill = make_fill(side.entry_side, quantity, entry * price_factor, fee, fee_currency)
+
+    result = position.apply_fill(fill)
+
+    delta = fill.base_delta
+    moved = -delta if delta < 0 else delta
+    if moved <= 0:
+        assert result.failure().field == "fill.fee"
+        return
+    new_size = position.size + moved
+    new_entry = (position.entry_price * position.size + moved * fill.price) / new_size
+    change = result.unwrap()
+    after = change.position
+    digits = [
+        after.size,
+        after.entry_price,
+        after.entry_fees,
+        change.events[0].quantity,  # type: ignore[union-attr]  # PositionIncreased
+        change.events[0].size,  # type: ignore[union-attr]
+        change.events[0].entry_price,  # type: ignore[union-attr]
+    ]
+    expected = [
+        new_size,
+        new_entry,
+        position.entry_fees + fill.fee_in_quote,
+        moved,
+        new_size,
+        new_entry,
+    ]
+    assert [d.as_tuple() for d in digits] == [e.as_tuple() for e in expected]
+    assert change.realized_pnl.as_tuple() == ZERO.as_tuple()
+    assert (
+        attrs.evolve(
+            after,
+            size=position.size,
+            entry_price=position.entry_price,
+            entry_fees=position.entry_fees,
+        )
+        == position
+    )
 
 
 # --------------------------------------------------------------------------- books

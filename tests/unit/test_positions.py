@@ -23,6 +23,7 @@ from execution_core.domain.positions import (
     InvalidPosition,
     Position,
     PositionChange,
+    _change,
     _derived,
 )
 from execution_core.domain.refusals import (
@@ -32,6 +33,7 @@ from execution_core.domain.refusals import (
     SymbolMismatch,
     WrongSideOfPrice,
 )
+from execution_core.domain.trailing import TrailingStop
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 T1 = datetime(2026, 1, 5, 12, 1, tzinfo=UTC)
@@ -481,8 +483,40 @@ def test_the_position_keeps_aggregates_so_entries_minus_exits_is_the_size() -> N
     assert position.size == position.entered_quantity - position.exited_quantity
 
 
+def every_field_set() -> Position:
+    """A position whose every field differs from its default."""
+    return Position(
+        "XRP/BTC",
+        "short",
+        "100",
+        "0.00001",
+        id="P9",
+        leverage=2,
+        stop_loss="0.000011",
+        take_profit="0.000009",
+        entry_fees="0.0000001",
+        realized_pnl="0.0000002",
+        exit_fee_rate="0.0016",
+        max_leverage=4,
+        trailing=TrailingStop(activation_pct=1, distance_pct="1.5"),
+        exited_quantity=7,
+        exit_value="0.00007",
+        opened_at=T0,
+    )
+
+
+def test_the_position_used_by_the_hot_path_tests_sets_every_field_but_closed_at() -> None:
+    position = every_field_set()
+
+    for field in attrs.fields(Position):
+        if field.name in {"symbol", "side", "size", "entry_price", "closed_at"}:
+            continue  # no default, or (closed_at) open: a closed position has size 0
+        assert getattr(position, field.name) != field.default, f"set {field.name} in the test"
+    assert position.closed_at is None
+
+
 def test_the_hot_path_copy_sets_every_field_like_the_constructor() -> None:
-    position = long_position(opened_at=T0, realized_pnl=5, exited_quantity="0.01", exit_value=460)
+    position = every_field_set()
     copy = _derived(
         position,
         position.size,
@@ -495,7 +529,51 @@ def test_the_hot_path_copy_sets_every_field_like_the_constructor() -> None:
     )
     for field in attrs.fields(Position):
         assert getattr(copy, field.name) == getattr(position, field.name), field.name
+    assert type(copy) is Position
     assert copy == position
+    assert hash(copy) == hash(position)
+
+
+def test_the_hot_path_copy_puts_each_changed_value_in_its_own_field() -> None:
+    position = every_field_set()
+    changed = {
+        "size": Decimal(1),
+        "entry_price": Decimal(2),
+        "entry_fees": Decimal(3),
+        "realized_pnl": Decimal(4),
+        "exited_quantity": Decimal(5),
+        "exit_value": Decimal(6),
+        "closed_at": T2,
+    }
+
+    copy = _derived(position, *changed.values())  # type: ignore[arg-type]  # in _derived's order
+
+    for field in attrs.fields(Position):
+        expected = changed.get(field.name, getattr(position, field.name))
+        assert getattr(copy, field.name) is expected, field.name
+
+
+@pytest.mark.parametrize("realized", [Decimal(0), Decimal("-3.5")])
+def test_the_hot_path_change_is_the_constructors(realized: Decimal) -> None:
+    position = every_field_set()
+    events = (
+        PositionReduced(
+            position_id="P9",
+            quantity=Decimal(1),
+            price=Decimal("0.00001"),
+            size=Decimal(99),
+            realized_pnl=realized,
+            at=T1,
+        ),
+    )
+
+    fast = _change(position, realized, events)
+
+    expected = PositionChange(position=position, realized_pnl=realized, events=events)
+    for field in attrs.fields(PositionChange):
+        assert getattr(fast, field.name) is getattr(expected, field.name), field.name
+    assert type(fast) is PositionChange
+    assert fast == expected
 
 
 # --------------------------------------------------------------------------- modify

@@ -31,7 +31,7 @@ that each fill it is given is new.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Final, Literal, TypeAlias
@@ -39,7 +39,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 from returns.result import Failure, Result, Success
 
-from execution_core.domain.enums import MINUS_ONE, OrderSide, PositionSide
+from execution_core.domain.enums import MINUS_ONE, FeeCurrency, OrderSide, PositionSide
 from execution_core.domain.events import (
     Event,
     PositionClosed,
@@ -74,6 +74,13 @@ DEFAULT_MAX_LEVERAGE: Final = Decimal(5)
 """The system's leverage ceiling (design.md §2)."""
 
 _LONG: Final = PositionSide.LONG
+_FEE_IN_QUOTE: Final = FeeCurrency.QUOTE
+_ENTRY_SIDE: Final[Mapping[PositionSide, OrderSide]] = {
+    side: side.entry_side for side in PositionSide
+}
+"""The order side that opens each position side, as a lookup (the property is 5x dearer)."""
+_SIGN: Final[Mapping[PositionSide, Decimal]] = {side: side.sign for side in PositionSide}
+"""+1 / -1 by position side (the shared constants of `enums`), as a lookup."""
 
 
 class InvalidPosition(ValueError):
@@ -494,7 +501,7 @@ class Position:
             return Failure(_closed(self))
         if fill.quantity <= ZERO or fill.price <= ZERO or fill.fee < ZERO:
             return Failure(_bad_fill(self.symbol, fill))
-        if fill.side is self.side.entry_side:
+        if fill.side is _ENTRY_SIDE[self.side]:
             return self._increase(fill)
         return self._reduce(
             _entry_base(fill),
@@ -558,26 +565,40 @@ class Position:
         return self.reduce(self.size, price, at=at, fee=fee, reason=reason)
 
     def _increase(self, fill: Fill) -> Result[PositionChange, Refusal]:
-        moved = _entry_base(fill)
-        if moved <= ZERO:
-            return Failure(_fee_exceeds_quantity(fill))
-        size = self.size + moved
-        entry = (self.entry_price * self.size + moved * fill.price) / size
-        refusal = _level_refusal(
-            self.symbol,
-            self.side,
-            entry_price=entry,
-            stop_loss=self.stop_loss,
-            take_profit=self.take_profit,
-            trailing=self.trailing,
-        )
-        if refusal is not None:
-            return Failure(refusal)
+        # `apply_fill` checked the symbol, that the position is open, quantity > 0, price > 0
+        # and fee >= 0; what is left to check is what this fill changes.
+        price = fill.price
+        if fill.fee_currency is _FEE_IN_QUOTE:
+            # What `_entry_base` gives for a fee in quote, `quantity + 0` (the same digits and
+            # exponent), without its property calls; positive, since the quantity is.
+            moved = fill.quantity + ZERO
+            fee = fill.fee
+        else:
+            moved = _entry_base(fill)
+            if moved <= ZERO:
+                return Failure(_fee_exceeds_quantity(fill))
+            fee = fill.fee * price
+        old_size = self.size
+        size = old_size + moved
+        entry = (self.entry_price * old_size + moved * price) / size
+        stop_loss, take_profit = self.stop_loss, self.take_profit
+        if stop_loss is not None or take_profit is not None:
+            # A new VWAP may cross a level; without levels there is nothing to cross.
+            refusal = _level_refusal(
+                self.symbol,
+                self.side,
+                entry_price=entry,
+                stop_loss=stop_loss,
+                take_profit=take_profit,
+                trailing=self.trailing,
+            )
+            if refusal is not None:
+                return Failure(refusal)
         position = _derived(
             self,
             size,
             entry,
-            self.entry_fees + fill.fee_in_quote,
+            self.entry_fees + fee,
             self.realized_pnl,
             self.exited_quantity,
             self.exit_value,
@@ -586,12 +607,12 @@ class Position:
         event = PositionIncreased(
             position_id=self.id,
             quantity=moved,
-            price=fill.price,
+            price=price,
             size=size,
             entry_price=entry,
             at=fill.timestamp,
         )
-        return Success(PositionChange(position=position, events=(event,)))
+        return Success(_change(position, ZERO, (event,)))
 
     def _reduce(
         self, qty: Decimal, price: Decimal, exit_fee: Decimal, at: datetime, reason: str
@@ -606,7 +627,7 @@ class Position:
             )
         closing = qty == self.size
         fee_share = self.entry_fees if closing else self.entry_fees * qty / self.size
-        realized = self.side.sign * (price - self.entry_price) * qty - exit_fee - fee_share
+        realized = _SIGN[self.side] * (price - self.entry_price) * qty - exit_fee - fee_share
         size = self.size - qty
         exited = self.exited_quantity + qty
         exit_value = self.exit_value + qty * price
@@ -625,9 +646,7 @@ class Position:
             position_id=self.id, quantity=qty, price=price, size=size, realized_pnl=realized, at=at
         )
         if not closing:
-            return Success(
-                PositionChange(position=position, realized_pnl=realized, events=(reduced,))
-            )
+            return Success(_change(position, realized, (reduced,)))
         closed = PositionClosed(
             position_id=self.id,
             exit_price=exit_value / exited,
@@ -635,9 +654,7 @@ class Position:
             reason=reason,
             at=at,
         )
-        return Success(
-            PositionChange(position=position, realized_pnl=realized, events=(reduced, closed))
-        )
+        return Success(_change(position, realized, (reduced, closed)))
 
     # ----------------------------------------------------------------------- levels
     def modify(
@@ -767,8 +784,31 @@ class Position:
         return PositionChange(position=position, events=tuple(events))
 
 
+def _slot_setter(name: str) -> Callable[[Position, object], None]:
+    # A slot's member descriptor writes the slot directly (about 35 ns a field, against 55 ns
+    # for `object.__setattr__`, which `Position` itself refuses: it is frozen).
+    setter: Callable[[Position, object], None] = Position.__dict__[name].__set__
+    return setter
+
+
 _new_position = object.__new__
-_set = object.__setattr__
+_set_symbol = _slot_setter("symbol")
+_set_side = _slot_setter("side")
+_set_size = _slot_setter("size")
+_set_entry_price = _slot_setter("entry_price")
+_set_id = _slot_setter("id")
+_set_leverage = _slot_setter("leverage")
+_set_stop_loss = _slot_setter("stop_loss")
+_set_take_profit = _slot_setter("take_profit")
+_set_entry_fees = _slot_setter("entry_fees")
+_set_realized_pnl = _slot_setter("realized_pnl")
+_set_exit_fee_rate = _slot_setter("exit_fee_rate")
+_set_max_leverage = _slot_setter("max_leverage")
+_set_trailing = _slot_setter("trailing")
+_set_exited_quantity = _slot_setter("exited_quantity")
+_set_exit_value = _slot_setter("exit_value")
+_set_opened_at = _slot_setter("opened_at")
+_set_closed_at = _slot_setter("closed_at")
 
 
 def _derived(  # noqa: PLR0917 - positional on purpose: this is the per-fill hot path
@@ -783,29 +823,29 @@ def _derived(  # noqa: PLR0917 - positional on purpose: this is the per-fill hot
 ) -> Position:
     """`base` with the fields a fill changes replaced, without converters or full validation.
 
-    This is the per-fill hot path (about a third of the constructor's cost). Only for values
-    this module derived from a valid position by the fill rules, after checking the rules the
-    change can break (the levels against a new entry price; an exit never above the open size).
-    `test_positions.py` checks that it sets every field.
+    This is the per-fill hot path (it writes the 17 slots directly: about a fifth of the
+    constructor's cost). Only for values this module derived from a valid position by the fill
+    rules, after checking the rules the change can break (the levels against a new entry price;
+    an exit never above the open size). `test_positions.py` checks that it sets every field.
     """
     new: Position = _new_position(Position)
-    _set(new, "symbol", base.symbol)
-    _set(new, "side", base.side)
-    _set(new, "size", size)
-    _set(new, "entry_price", entry_price)
-    _set(new, "id", base.id)
-    _set(new, "leverage", base.leverage)
-    _set(new, "stop_loss", base.stop_loss)
-    _set(new, "take_profit", base.take_profit)
-    _set(new, "entry_fees", entry_fees)
-    _set(new, "realized_pnl", realized_pnl)
-    _set(new, "exit_fee_rate", base.exit_fee_rate)
-    _set(new, "max_leverage", base.max_leverage)
-    _set(new, "trailing", base.trailing)
-    _set(new, "exited_quantity", exited_quantity)
-    _set(new, "exit_value", exit_value)
-    _set(new, "opened_at", base.opened_at)
-    _set(new, "closed_at", closed_at)
+    _set_symbol(new, base.symbol)
+    _set_side(new, base.side)
+    _set_size(new, size)
+    _set_entry_price(new, entry_price)
+    _set_id(new, base.id)
+    _set_leverage(new, base.leverage)
+    _set_stop_loss(new, base.stop_loss)
+    _set_take_profit(new, base.take_profit)
+    _set_entry_fees(new, entry_fees)
+    _set_realized_pnl(new, realized_pnl)
+    _set_exit_fee_rate(new, base.exit_fee_rate)
+    _set_max_leverage(new, base.max_leverage)
+    _set_trailing(new, base.trailing)
+    _set_exited_quantity(new, exited_quantity)
+    _set_exit_value(new, exit_value)
+    _set_opened_at(new, base.opened_at)
+    _set_closed_at(new, closed_at)
     return new
 
 
@@ -816,6 +856,25 @@ class PositionChange:
     position: Position
     realized_pnl: Decimal = ZERO
     events: tuple[Event, ...] = ()
+
+
+_new_change = object.__new__
+_set_change_position = PositionChange.__dict__["position"].__set__
+_set_change_realized_pnl = PositionChange.__dict__["realized_pnl"].__set__
+_set_change_events = PositionChange.__dict__["events"].__set__
+
+
+def _change(position: Position, realized_pnl: Decimal, events: tuple[Event, ...]) -> PositionChange:
+    """`PositionChange(position=..., realized_pnl=..., events=...)` for the per-fill hot path.
+
+    Writes the three slots directly: about half the cost of the keyword constructor.
+    `test_positions.py` compares it with the constructor field by field.
+    """
+    change: PositionChange = _new_change(PositionChange)
+    _set_change_position(change, position)
+    _set_change_realized_pnl(change, realized_pnl)
+    _set_change_events(change, events)
+    return change
 
 
 # --------------------------------------------------------------------------- rules

@@ -275,3 +275,28 @@ async def test_a_custom_strategy_with_a_trailing_stop_gets_it_once_its_position_
     assert position.trailing
     # a protected market buy of 900 USDT at the tick's price, rounded down to the lot
     assert position.opened_size == (Decimal(900) / seen[0]).quantize(Decimal("1E-8"), ROUND_FLOOR)
+
+
+def test_a_seeded_run_prints_the_same_report_whatever_the_hash_seed() -> None:
+    # Seed 3 used to amend trailing stops in the order of a hash-seeded set.
+    import os  # noqa: PLC0415 - only this test starts processes
+    import subprocess  # noqa: PLC0415 - ditto
+    import sys  # noqa: PLC0415 - ditto
+
+    def report(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-m", "adapters.paper", "--seed", "3"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+        return "\n".join(
+            line for line in done.stdout.splitlines() if not line.startswith("(wall time")
+        )
+
+    first, second = report("0"), report("2")
+    assert "result:" in first
+    assert first == second

@@ -224,7 +224,9 @@ class PositionTracker:
         self._positions: dict[str, Position] = {}
         self._books: dict[str, _SymbolBook] = {}
         self._index = TriggerIndex()
-        self._trailing: dict[str, set[str]] = {}
+        self._trailing: dict[str, dict[str, None]] = {}
+        # Insertion-ordered (a dict, not a set): trailing amendments go out in the same order
+        # whatever the hash seed, so a seeded run replays exactly.
         """Per symbol, the ids of the open positions with a trailing configuration."""
         self._fired: dict[str, dict[str, tuple[TriggerKind, Decimal]]] = {}
         """Per symbol, the levels the last price reached: a level fires once per crossing."""
@@ -888,7 +890,7 @@ class PositionTracker:
             return
         self._index.update(new)
         if new.trailing is not None:
-            self._trailing.setdefault(symbol, set()).add(position_id)
+            self._trailing.setdefault(symbol, {})[position_id] = None
         elif old is not None and old.trailing is not None:
             self._discard_trailing(symbol, position_id)
 
@@ -906,7 +908,7 @@ class PositionTracker:
     def _discard_trailing(self, symbol: str, position_id: str) -> None:
         ids = self._trailing.get(symbol)
         if ids is not None:
-            ids.discard(position_id)
+            ids.pop(position_id, None)
             if not ids:
                 del self._trailing[symbol]
 

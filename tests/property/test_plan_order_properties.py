@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given
@@ -7,9 +9,14 @@ from hypothesis import strategies as st
 from returns.result import Failure, Success
 
 from execution_core.config import ExecutionConfig
-from execution_core.domain.enums import OrderSide, OrderType, TimeInForce
+from execution_core.domain.enums import FeeCurrency, OrderSide, OrderType, TimeInForce
 from execution_core.domain.instruments import BTC_USDT, XRP_BTC, XRP_USDT, Instrument
-from execution_core.domain.proposals import TradeProposal, plan_order
+from execution_core.domain.proposals import (
+    TradeProposal,
+    client_order_id_for,
+    plan_order,
+    proposal_key,
+)
 from execution_core.domain.refusals import (
     AboveMaximum,
     BelowMinimumCost,
@@ -139,3 +146,71 @@ def test_planning_is_deterministic(plan: tuple[TradeProposal, Instrument, Decima
     first = plan_order(proposal, instrument, CONFIG, reference_price=reference)
     second = plan_order(proposal, instrument, CONFIG, reference_price=reference)
     assert first == second
+
+
+# --------------------------------------------------------------------------- derived ids
+any_decimal = st.decimals(allow_nan=False, allow_infinity=False).filter(
+    lambda d: not (d.is_zero() and d.is_signed())
+)
+
+
+@given(
+    symbol=st.text(max_size=12),
+    side=st.sampled_from(OrderSide),
+    size_usd=any_decimal,
+    entry_price=st.none() | any_decimal,
+    stop_loss=st.none() | any_decimal,
+    take_profit=st.none() | any_decimal,
+    leverage=any_decimal,
+    time_in_force=st.none() | st.sampled_from(TimeInForce),
+    expires_at=st.none() | st.datetimes(timezones=st.just(UTC)) | st.datetimes(),
+    post_only=st.booleans(),
+    fee_currency=st.sampled_from(FeeCurrency),
+)
+def test_the_proposal_key_spells_each_field_as_format_does(
+    *,
+    symbol: str,
+    side: OrderSide,
+    size_usd: Decimal,
+    entry_price: Decimal | None,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    leverage: Decimal,
+    time_in_force: TimeInForce | None,
+    expires_at: datetime | None,
+    post_only: bool,
+    fee_currency: FeeCurrency,
+) -> None:
+    # The key (hence every derived client order id) must stay what it was when it was written
+    # with format(): `{x}` rather than `{x!s}`, for any content a proposal can hold.
+    p = TradeProposal(
+        symbol,
+        side,
+        size_usd,
+        entry_price=entry_price,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        leverage=leverage,
+        time_in_force=time_in_force,
+        expires_at=expires_at,
+        post_only=post_only,
+        fee_currency=fee_currency,
+    )
+    as_formatted = (
+        f"{p.symbol}|{p.side}|{p.size_usd}|{p.entry_price}|{p.stop_loss}|{p.take_profit}|"
+        f"{p.leverage}|{p.time_in_force}|{p.expires_at}|{p.post_only}|{p.fee_currency}"
+    )
+    assert proposal_key(p) == as_formatted
+
+
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:execution-core:client-order-id")
+
+
+@given(st.text())
+def test_a_derived_client_id_is_the_standard_uuid5_of_its_key(key: str) -> None:
+    derived = client_order_id_for(key)
+
+    if derived == key:  # a lowercase UUID is its own id
+        assert str(uuid.UUID(key)) == key
+    else:
+        assert derived == str(uuid.uuid5(NAMESPACE, key))

@@ -19,7 +19,7 @@ from execution_core.domain.enums import (
 )
 from execution_core.domain.instruments import BTC_USDT, XRP_BTC, XRP_USDT
 from execution_core.domain.numbers import InvalidNumber
-from execution_core.domain.orders import Order
+from execution_core.domain.orders import Order, planned_order
 from execution_core.domain.proposals import (
     TradeProposal,
     client_order_id_for,
@@ -559,10 +559,101 @@ def test_the_client_id_equals_the_standard_uuid5() -> None:
         assert client_order_id_for(key) == str(uuid.uuid5(namespace, key))
 
 
+@pytest.mark.parametrize(
+    ("proposal", "key", "client_order_id"),
+    [
+        (
+            TradeProposal("BTC/USDT", "buy", 450, entry_price=45000),
+            "BTC/USDT|buy|450|45000|None|None|1|None|None|False|quote",
+            "46a4e9b0-a78c-5dd5-bc1e-c9cda880eae4",
+        ),
+        (
+            TradeProposal(
+                "BTC/USDT",
+                "sell",
+                "4500.50",
+                entry_price=Decimal("4.5E+4"),
+                stop_loss=46000,
+                take_profit="44000.5",
+                leverage=2,
+                time_in_force="GTD",
+                expires_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+                post_only=True,
+                fee_currency="base",
+            ),
+            "BTC/USDT|sell|4500.50|4.5E+4|46000|44000.5|2|GTD|2026-03-02 09:30:00+00:00|True|base",
+            "0ab4e735-e2d4-5eb8-9ceb-3b3d32d657ad",
+        ),
+    ],
+)
+def test_a_derived_client_id_never_changes_for_the_same_content(
+    proposal: TradeProposal, key: str, client_order_id: str
+) -> None:
+    # Pinned: a stored order found again after a restart must get the same id from its proposal.
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    order = planned(plan_order(proposal, BTC_USDT, CONFIG, now=now))
+
+    assert proposal_key(proposal) == key
+    assert (order.id, order.client_order_id) == (client_order_id, client_order_id)
+
+
 def test_an_uppercase_uuid_is_hashed_to_a_canonical_one() -> None:
     upper = "3F2B8C1E-9D4A-4F6B-8C2D-1E5F7A9B0C3D"
     assert client_order_id_for(upper) != upper
     assert client_order_id_for(upper) == client_order_id_for(upper).lower()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "id": "o-9",
+            "client_order_id": "c-9",
+            "symbol": "XRP/BTC",
+            "side": OrderSide.SELL,
+            "order_type": OrderType.LIMIT,
+            "size": Decimal(100),
+            "price": Decimal("0.00001"),
+            "time_in_force": TimeInForce.GTD,
+            "expires_at": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+            "leverage": Decimal(2),
+            "post_only": True,
+            "fee_currency": FeeCurrency.BASE,
+            "reference_price": Decimal("0.0000105"),
+            "created_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        },
+        {
+            "id": "o-1",
+            "client_order_id": "c-1",
+            "symbol": "BTC/USDT",
+            "side": OrderSide.BUY,
+            "order_type": OrderType.MARKET,
+            "size": Decimal("0.01"),
+            "price": None,
+            "time_in_force": TimeInForce.IOC,
+            "expires_at": None,
+            "leverage": Decimal(1),
+            "post_only": False,
+            "fee_currency": FeeCurrency.QUOTE,
+            "reference_price": None,
+            "created_at": None,
+        },
+    ],
+)
+def test_the_planned_order_fast_path_builds_what_the_constructor_builds(
+    values: dict[str, Any],
+) -> None:
+    fast = planned_order(**values)
+
+    expected = Order(**values, updated_at=values["created_at"])
+    # Field by field (`==` skips `fills`); a slot the fast path forgot would raise here, a
+    # default changed on Order would differ.
+    for field in attrs.fields(Order):
+        assert getattr(fast, field.name) == getattr(expected, field.name), field.name
+    assert type(fast) is Order
+    assert fast == expected
+    assert len(fast.fills) == 0
 
 
 # --------------------------------------------------------------------------- the proposal value

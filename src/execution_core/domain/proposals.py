@@ -31,7 +31,7 @@ from execution_core.config import ExecutionConfig
 from execution_core.domain.enums import FeeCurrency, OrderSide, OrderType, TimeInForce
 from execution_core.domain.instruments import Instrument
 from execution_core.domain.numbers import ONE, ZERO, DecimalLike, InvalidNumber, to_decimal
-from execution_core.domain.orders import Order
+from execution_core.domain.orders import Order, planned_order
 from execution_core.domain.refusals import (
     AboveMaximum,
     BelowMinimum,
@@ -74,23 +74,35 @@ def to_side(value: OrderSide | str) -> OrderSide:
     raise ValueError(msg)
 
 
+# Each number converter first takes a finite non-zero Decimal as it is (what `to_decimal` does
+# for it, without the call); anything else goes through `to_decimal`.
 def _size_usd(value: DecimalLike) -> Decimal:
+    if type(value) is Decimal and value.is_finite() and value:
+        return value
     return to_decimal(value, field="size_usd")
 
 
 def _entry_price(value: DecimalLike | None) -> Decimal | None:
-    return None if value is None else to_decimal(value, field="entry_price")
+    if value is None or (type(value) is Decimal and value.is_finite() and value):
+        return value
+    return to_decimal(value, field="entry_price")
 
 
 def _stop_loss(value: DecimalLike | None) -> Decimal | None:
-    return None if value is None else to_decimal(value, field="stop_loss")
+    if value is None or (type(value) is Decimal and value.is_finite() and value):
+        return value
+    return to_decimal(value, field="stop_loss")
 
 
 def _take_profit(value: DecimalLike | None) -> Decimal | None:
-    return None if value is None else to_decimal(value, field="take_profit")
+    if value is None or (type(value) is Decimal and value.is_finite() and value):
+        return value
+    return to_decimal(value, field="take_profit")
 
 
 def _leverage(value: DecimalLike) -> Decimal:
+    if type(value) is Decimal and value.is_finite() and value:
+        return value
     return to_decimal(value, field="leverage")
 
 
@@ -145,6 +157,8 @@ class TradeProposal:
 # --------------------------------------------------------------------------- client order ids
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:execution-core:client-order-id").bytes
+_NAMESPACE_SHA1: Final = hashlib.sha1(_NAMESPACE, usedforsecurity=False)
+"""SHA-1 state after the namespace: every derived id starts from a copy (never updated itself)."""
 _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 """RFC 4122 variant: the top two bits of the 17th hex digit are 10."""
 
@@ -163,16 +177,27 @@ def client_order_id_for(key: str) -> str:
     if len(key) == 36 and _UUID.fullmatch(key):  # noqa: PLR2004 - a long UUID's length
         return key
     # uuid.uuid5 without building a UUID object: the same 36 characters in 3/4 of the time.
-    h = hashlib.sha1(_NAMESPACE + key.encode(), usedforsecurity=False).hexdigest()
+    # The namespace is hashed once: a copy of that state is cheaper than a new hash object.
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(key.encode())
+    h = digest.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def proposal_key(proposal: TradeProposal) -> str:
-    """The proposal's content as one string: the key of its derived client order id."""
+    """The proposal's content as one string: the key of its derived client order id.
+
+    Each field as `str()` spells it (for these types the same text as `format()`, and half its
+    cost); the key, hence the id, never changes for the same content.
+
+    >>> proposal_key(TradeProposal("BTC/USDT", "buy", 100, entry_price="45000.5"))
+    'BTC/USDT|buy|100|45000.5|None|None|1|None|None|False|quote'
+    """
     p = proposal
     return (
-        f"{p.symbol}|{p.side}|{p.size_usd}|{p.entry_price}|{p.stop_loss}|{p.take_profit}|"
-        f"{p.leverage}|{p.time_in_force}|{p.expires_at}|{p.post_only}|{p.fee_currency}"
+        f"{p.symbol!s}|{p.side!s}|{p.size_usd!s}|{p.entry_price!s}|{p.stop_loss!s}|"
+        f"{p.take_profit!s}|{p.leverage!s}|{p.time_in_force!s}|{p.expires_at!s}|"
+        f"{p.post_only!s}|{p.fee_currency!s}"
     )
 
 
@@ -329,7 +354,7 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
     else:
         client_id = client_order_id_for(key)
     return Success(
-        Order(
+        planned_order(
             id=key,
             client_order_id=client_id,
             symbol=symbol,
@@ -344,7 +369,6 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
             fee_currency=proposal.fee_currency,
             reference_price=ref if order_type is _MARKET else None,
             created_at=now,
-            updated_at=now,
         )
     )
 

@@ -25,6 +25,7 @@ from execution_core.domain.positions import (
     PositionChange,
     _change,
     _derived,
+    _increased,
 )
 from execution_core.domain.refusals import (
     AboveMaximum,
@@ -573,6 +574,23 @@ def test_the_hot_path_change_is_the_constructors(realized: Decimal) -> None:
     for field in attrs.fields(PositionChange):
         assert getattr(fast, field.name) is getattr(expected, field.name), field.name
     assert type(fast) is PositionChange
+    assert fast == expected
+
+
+def test_the_increase_event_built_slot_by_slot_is_the_constructors() -> None:
+    # `_increased` skips the constructor: a rule added to the event would be skipped there.
+    assert [f.name for f in attrs.fields(PositionIncreased) if f.converter or f.validator] == []
+    assert not hasattr(PositionIncreased, "__attrs_post_init__")
+    assert not hasattr(PositionIncreased, "__attrs_pre_init__")
+    quantity, price, size, entry = (Decimal(n) for n in range(1, 5))
+
+    fast = _increased("P1", quantity, price, size, entry, T1)
+
+    expected = PositionIncreased(
+        position_id="P1", quantity=quantity, price=price, size=size, entry_price=entry, at=T1
+    )
+    assert type(fast) is PositionIncreased
+    assert attrs.asdict(fast, recurse=False) == attrs.asdict(expected, recurse=False)
     assert fast == expected
 
 

@@ -725,6 +725,19 @@ def test_the_hot_transition_events_are_what_their_constructors_build() -> None:
         assert hash(fast) == hash(expected)
 
 
+def test_the_hot_transition_result_is_what_its_constructor_builds() -> None:
+    order = new_order()
+    events = (OrderSubmitted(order_id="o-1", client_order_id="c-1", at=AT),)
+
+    fast = states._transition(order, events)
+
+    expected = OrderTransition(order=order, events=events)
+    assert type(fast) is OrderTransition
+    assert (fast.order, fast.events) == (expected.order, expected.events)
+    assert fast.order is order
+    assert fast == expected
+
+
 def test_a_transition_is_a_frozen_value() -> None:
     transition = OrderTransition(order=new_order())
 

@@ -26,6 +26,7 @@ from execution_core.domain.positions import (
     _change,
     _derived,
     _increased,
+    _opened,
 )
 from execution_core.domain.refusals import (
     AboveMaximum,
@@ -592,6 +593,72 @@ def test_the_increase_event_built_slot_by_slot_is_the_constructors() -> None:
     assert type(fast) is PositionIncreased
     assert attrs.asdict(fast, recurse=False) == attrs.asdict(expected, recurse=False)
     assert fast == expected
+
+
+def test_a_new_position_built_slot_by_slot_is_the_constructors() -> None:
+    p = every_field_set()
+    fast = _opened(
+        p.symbol,
+        p.side,
+        p.size,
+        p.entry_price,
+        p.id,
+        p.leverage,
+        p.stop_loss,
+        p.take_profit,
+        p.entry_fees,
+        p.exit_fee_rate,
+        p.max_leverage,
+        p.trailing,
+        p.opened_at,
+    )
+
+    # Nothing exited yet: realized P&L, exited quantity and value at their defaults.
+    expected = attrs.evolve(p, realized_pnl=0, exited_quantity=0, exit_value=0)
+    for field in attrs.fields(Position):
+        assert getattr(fast, field.name) == getattr(expected, field.name), field.name
+    assert type(fast) is Position
+    assert fast == expected
+
+
+@pytest.mark.parametrize("currency", list(FeeCurrency))
+@pytest.mark.parametrize("side", list(OrderSide))
+def test_opening_from_fills_gives_what_the_constructor_would_accept_unchanged(
+    side: OrderSide, currency: FeeCurrency
+) -> None:
+    fills = [
+        fill(side, "0.07", 45_000, "0.0001", fee_currency=currency, trade_id="T1"),
+        fill(side, "0.03000000", "45100.5", "0.00002", fee_currency=currency, trade_id="T2"),
+    ]
+
+    position = (
+        Position.open_from_fills(fills, id="P1", leverage=2, exit_fee_rate="0.0016")
+        .unwrap()
+        .position
+    )
+
+    # The constructor, run on the same values, converts nothing and refuses nothing.
+    rebuilt = attrs.evolve(position)
+    for field in attrs.fields(Position):
+        assert getattr(position, field.name) == getattr(rebuilt, field.name), field.name
+        if isinstance(getattr(position, field.name), Decimal):
+            digits = getattr(position, field.name).as_tuple()
+            assert digits == getattr(rebuilt, field.name).as_tuple(), field.name
+    assert position.side is side.position_side
+    assert position.opened_at == T0
+
+
+def test_opening_a_subclass_of_position_goes_through_its_constructor() -> None:
+    @attrs.frozen
+    class Tagged(Position):
+        def __attrs_post_init__(self) -> None:
+            super().__attrs_post_init__()
+            object.__setattr__(self, "id", f"tagged-{self.id}")
+
+    opened = Tagged.open_from_fills([fill(OrderSide.BUY, "0.1", 45_000)], id="P1").unwrap()
+
+    assert type(opened.position) is Tagged
+    assert opened.position.id == "tagged-P1"
 
 
 # --------------------------------------------------------------------------- modify

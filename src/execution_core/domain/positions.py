@@ -381,21 +381,40 @@ class Position:
         )
         if refusal is not None:
             return Failure(refusal)
-        position = cls(
-            symbol,
-            side,
-            size,
-            entry,
-            id=id,
-            leverage=lev,
-            stop_loss=stop,
-            take_profit=target,
-            entry_fees=fees,
-            exit_fee_rate=fee_rate,
-            max_leverage=max_lev,
-            trailing=trailing,
-            opened_at=first.timestamp,
-        )
+        if cls is Position:
+            # Every value is a checked Decimal and `_refusal` passed: the constructor would
+            # convert nothing and check the same rules again (about 2.5 us).
+            position = _opened(
+                symbol,
+                side,
+                size,
+                entry,
+                id,
+                lev,
+                stop,
+                target,
+                fees,
+                fee_rate,
+                max_lev,
+                trailing,
+                first.timestamp,
+            )
+        else:
+            position = cls(
+                symbol,
+                side,
+                size,
+                entry,
+                id=id,
+                leverage=lev,
+                stop_loss=stop,
+                take_profit=target,
+                entry_fees=fees,
+                exit_fee_rate=fee_rate,
+                max_leverage=max_lev,
+                trailing=trailing,
+                opened_at=first.timestamp,
+            )
         event = PositionOpened(
             position_id=id,
             symbol=symbol,
@@ -836,6 +855,48 @@ def _derived(  # noqa: PLR0917 - positional on purpose: this is the per-fill hot
     _set_exit_value(new, exit_value)
     _set_opened_at(new, base.opened_at)
     _set_closed_at(new, closed_at)
+    return new
+
+
+def _opened(  # noqa: PLR0917 - positional on purpose: a new position's hot path
+    symbol: str,
+    side: PositionSide,
+    size: Decimal,
+    entry_price: Decimal,
+    id: str,  # noqa: A002 - the position's id, as on the class
+    leverage: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    entry_fees: Decimal,
+    exit_fee_rate: Decimal,
+    max_leverage: Decimal,
+    trailing: TrailingStop | None,
+    opened_at: datetime | None,
+) -> Position:
+    """A new open position, nothing exited yet, without converters or validation.
+
+    Only for Decimals that went through `to_decimal` (the converters would return them as they
+    are) and values `_refusal` has passed (the post-init would check the same rules).
+    `test_positions.py` compares the result with the constructor's field by field.
+    """
+    new: Position = _new_position(Position)
+    _set_symbol(new, symbol)
+    _set_side(new, side)
+    _set_size(new, size)
+    _set_entry_price(new, entry_price)
+    _set_id(new, id)
+    _set_leverage(new, leverage)
+    _set_stop_loss(new, stop_loss)
+    _set_take_profit(new, take_profit)
+    _set_entry_fees(new, entry_fees)
+    _set_realized_pnl(new, ZERO)
+    _set_exit_fee_rate(new, exit_fee_rate)
+    _set_max_leverage(new, max_leverage)
+    _set_trailing(new, trailing)
+    _set_exited_quantity(new, ZERO)
+    _set_exit_value(new, ZERO)
+    _set_opened_at(new, opened_at)
+    _set_closed_at(new, None)
     return new
 
 

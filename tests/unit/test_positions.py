@@ -729,3 +729,15 @@ def test_exposure_helpers_value_the_open_size() -> None:
     assert position.notional_at(46_000) == Decimal(3220)
     assert position.cost_basis == Decimal(3150)
     assert position.margin == Decimal(1050)
+
+
+def test_an_entry_buy_whose_base_fee_exceeds_its_quantity_is_refused() -> None:
+    entry = fill(OrderSide.BUY, "0.001", 45_000, "0.002", fee_currency=FeeCurrency.BASE)
+
+    opened = Position.open_from_fills([entry], id="p-1")
+    added = long_position().apply_fill(
+        fill(OrderSide.BUY, "0.001", 45_000, "0.002", fee_currency=FeeCurrency.BASE)
+    )
+
+    assert opened.failure().field == "fill.fee"
+    assert added.failure().field == "fill.fee"

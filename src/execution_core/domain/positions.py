@@ -1114,9 +1114,10 @@ def _entry_base(fill: Fill) -> Decimal:
     """The base a fill moves: what an entry adds to the position, what an exit takes from it.
 
     A buy moves what it receives (net of a base fee); a sell what it delivers (plus a base fee).
+    A buy whose base fee exceeds its quantity moves a negative amount, which callers refuse.
     """
     delta = fill.base_delta
-    return -delta if delta < ZERO else delta
+    return delta if fill.side is OrderSide.BUY else -delta
 
 
 def _fill_refusal(symbol: str, side: OrderSide, fill: Fill) -> Refusal | None:

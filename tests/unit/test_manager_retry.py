@@ -158,3 +158,12 @@ async def test_a_cancel_is_debited_without_waiting_and_delays_the_next_placement
 def test_kraken_counter_costs_follow_the_age_of_the_order() -> None:
     assert [amend_cost(age) for age in (1, 7, 12, 20)] == [4, 3, 2, 1]
     assert [cancel_cost(age) for age in (1, 7, 12, 30, 60, 200, 300)] == [8, 6, 5, 4, 2, 1, 0]
+
+
+async def test_a_wait_below_the_clocks_float_resolution_still_ends() -> None:
+    clock = FakeClock()
+    clock.advance(987_654.321)  # far from zero: tiny float differences vanish when added
+    bucket = TokenBucket(capacity=15, rate=0.33, clock=clock)
+    for _ in range(40):
+        await asyncio.wait_for(bucket.acquire(), timeout=2)
+    assert clock.monotonic() - 987_654.321 == pytest.approx(25 / 0.33, rel=1e-3)

@@ -256,3 +256,15 @@ def test_an_update_truncated_before_a_fill_is_the_order_as_it_was_before_that_fi
     assert nothing.events == ()
     assert not nothing.changed
     assert update.truncated(2) is update
+
+
+def test_an_execution_beyond_an_amended_size_takes_the_exchanges_size() -> None:
+    # we amended 0.1 down to 0.05, but 0.08 had executed meanwhile: the amendment did not hold
+    amended = attrs.evolve(order(), size=Decimal("0.05"))
+    update = reconcile_order(
+        amended, report(status=ReportedStatus.CANCELED, filled="0.08", size="0.1"), at=AT
+    )
+    assert update.order.size == Decimal("0.1")
+    assert update.order.filled_size == Decimal("0.08")
+    assert update.order.status is OrderStatus.CANCELLED
+    assert [e.kind for e in update.events] == ["order_amended", "order_filled", "order_cancelled"]

@@ -20,7 +20,7 @@ import heapq
 import itertools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -112,6 +112,9 @@ _BUY: Final = OrderSide.BUY
 _IOC: Final = TimeInForce.IOC
 _HALTED: Final = TradingState.HALTED
 _ACTIVE: Final = TradingState.ACTIVE
+SETTLE_POLLS: Final = 3
+"""How many more passes a cancelled or expired order is polled for a fill reported late."""
+_SETTLING: Final = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
 _STILL_OPEN: Final = frozenset({ReportedStatus.OPEN, ReportedStatus.PENDING})
 _SAFE_TO_REPEAT: Final = frozenset({RetryClass.RETRY, RetryClass.WAIT, RetryClass.OUTCOME_UNKNOWN})
 
@@ -231,6 +234,12 @@ class OrderExecutionManager:
     Construct it with the ports (in-memory adapters in tests and notebooks, Kraken and SQL in
     production), `await start()` it, then `await execute_trade(proposal)`. The monitor polls the
     exchange every `monitoring.poll_interval_seconds`; `poll_once()` runs one pass by hand.
+
+    `take_profit_at_exchange=False` keeps only the stop-loss resting at the exchange and has the
+    monitor close a position at its take-profit. Two resting orders linked by the manager (an
+    emulated one-cancels-other) can both execute between two polls, or a fill can race the
+    sibling's cancel; the excess sale is refused by the book and reported, never applied. With
+    one resting order that race does not exist.
     """
 
     def __init__(
@@ -245,8 +254,10 @@ class OrderExecutionManager:
         tracker: PositionBook | None = None,
         instruments: Instruments | None = None,
         id_factory: Callable[[], str] | None = None,
+        take_profit_at_exchange: bool = True,
     ) -> None:
         self._exchange = exchange
+        self._take_profit_at_exchange = take_profit_at_exchange
         self._repository = repository
         self._clock = clock
         self._config = config
@@ -290,6 +301,12 @@ class OrderExecutionManager:
         holds the base for an untriggered stop): the monitor closes them at the target."""
         self._backlog: deque[UnitOfWork] = deque()
         """Units of work the repository refused: committed, in order, before any newer one."""
+        self._unprotected: dict[str, None] = {}
+        """Positions whose stop the exchange refused: each pass tries again (reported once)."""
+        self._resync: dict[str, None] = {}
+        """Positions whose stop and target the next pass sizes again (an exit ended)."""
+        self._settling: dict[str, int] = {}
+        """Orders cancelled or expired lately, still polled a few times for fills reported late."""
         self._needs_reconcile = False
         self._handling: str | None = None
         self._monitor: SupervisedLoop | None = None
@@ -446,13 +463,19 @@ class OrderExecutionManager:
         return await self._send(order, started=started)
 
     # ----------------------------------------------------------------------- monitor
-    async def poll_once(self) -> PollSummary:  # noqa: C901 - the pass's steps, in order
+    async def poll_once(self) -> PollSummary:  # noqa: C901, PLR0912 - the pass's steps, in order
         """One monitoring pass: ONE batched status call, lookups, timeouts and expiries."""
         now = self._clock.now()
         reports = updated = failures = 0
         status_calls = 0
         vanished: list[Order] = []
         ids = self._book.open_exchange_ids()
+        settling = {
+            order.exchange_order_id: order
+            for order_id in self._settling
+            if (order := self._book.get(order_id)) is not None and order.exchange_order_id
+        }
+        ids.extend(settling)
         if ids:
             status_calls = 1
             answer = await self._exchange.order_status(ids)
@@ -466,11 +489,17 @@ class OrderExecutionManager:
                 reports = len(found)
                 for exchange_id in ids:
                     order = self._book.open_by_exchange_id(exchange_id)
-                    if order is None or order.id in self._in_flight:
+                    if order is None:
+                        order = settling.get(exchange_id)
+                        if order is None:
+                            continue
+                        order = self._book.get(order.id) or order
+                    if order.id in self._in_flight:
                         continue
                     report = found.get(exchange_id)
                     if report is None:
-                        vanished.append(order)
+                        if order.status.is_open:
+                            vanished.append(order)
                         continue
                     if (
                         report.filled_size == order.filled_size
@@ -483,6 +512,8 @@ class OrderExecutionManager:
                         failures += 1
                     elif changed:
                         updated += 1
+                for position_id in dict.fromkeys(self._count_down_settling(settling.values())):
+                    await self._guarded(position_id, self._sync_contingent(position_id))
         lookups = [
             order for order in self._book.unacknowledged() if order.id not in self._in_flight
         ]
@@ -491,6 +522,12 @@ class OrderExecutionManager:
             if await self._guarded(order.id, self._resolve_by_lookup(order)) is None:
                 failures += 1
         timeouts = await self._expire_due(self._clock.now())
+        resync, self._resync = self._resync, {}
+        if self._trading_state is not _HALTED:
+            for position_id in self._unprotected:
+                resync[position_id] = None
+        for position_id in resync:
+            await self._guarded(position_id, self._sync_contingent(position_id))
         await self._watch_targets()
         if self._needs_reconcile:
             await self.reconcile()
@@ -502,6 +539,29 @@ class OrderExecutionManager:
             timeouts=timeouts,
             failures=failures,
         )
+
+    def _count_down_settling(self, polled: Iterable[Order]) -> list[str]:
+        """One more report seen for each settling order; the positions whose orders settled."""
+        settled: list[str] = []
+        for order in polled:
+            left = self._settling.get(order.id)
+            if left is None:
+                continue
+            if left <= 1:
+                del self._settling[order.id]
+                if order.position_id is not None:
+                    settled.append(order.position_id)
+            else:
+                self._settling[order.id] = left - 1
+        return settled
+
+    def _unsettled(self, position_id: str) -> bool:
+        """Whether an exit-side order of the position may still report a late fill."""
+        for order_id in self._settling:
+            order = self._book.get(order_id)
+            if order is not None and order.position_id == position_id and order.role is not _ENTRY:
+                return True
+        return False
 
     async def heartbeat(self) -> None:
         """Re-arm the exchange's dead man's switch (cancel everything unless called again)."""
@@ -750,6 +810,16 @@ class OrderExecutionManager:
             self._reserved[asset] -= amount
         if order.status.is_terminal:
             self._cancelling.pop(order_id, None)
+            if order.role is _EXIT and order.position_id is not None:
+                # However it ended (filled, cancelled, never arrived), the close is over: the
+                # position gets its protection back on the next pass if anything is left.
+                self._closing.discard(order.position_id)
+                self._resync[order.position_id] = None
+            if order.status in _SETTLING and order.exchange_order_id is not None:
+                if previous is None or not previous.status.is_terminal:
+                    self._settling[order_id] = SETTLE_POLLS
+            else:
+                self._settling.pop(order_id, None)
 
     def _track_entry_exposure(self, order: Order) -> None:
         old = self._entry_exposure.pop(order.id, ZERO)
@@ -1308,6 +1378,7 @@ class OrderExecutionManager:
         self._protection.pop(order.id, None)
 
     async def _cancel_quietly(self, order: Order, reason: str) -> None:
+        """Cancel an order of ours as a follow-up; a failure is an alert, not an exception."""
         if order.id in self._cancelling or order.status.is_terminal:
             return
         if order.exchange_order_id is None:
@@ -1358,14 +1429,23 @@ class OrderExecutionManager:
         position = tracker.get(position_id)
         linked = self._book.open_for_position(position_id)
         if position is None or not position.is_open:
+            # The trade is over: its protective and exit orders go, and so does whatever of
+            # its entry has not filled yet (a late entry fill would reopen it unprotected).
+            entry = self._book.get(position_id)
+            if entry is not None and entry.role is _ENTRY and entry.status.is_open:
+                linked.append(entry)
             for order in linked:
                 await self._cancel_quietly(order, "position closed")
-            self._protection.pop(position_id, None)
             self._dust_reported.pop(position_id, None)
             self._watched_targets.discard(position_id)
+            self._unprotected.pop(position_id, None)
             return
         instrument = self._instruments.by_symbol.get(position.symbol)
         if instrument is None:
+            return
+        if self._unsettled(position_id):
+            # An exit-side order of it was just cancelled and may still report a fill that
+            # raced the cancel: its size is not known yet. Sized when that order has settled.
             return
         exiting = sum((o.remaining_size for o in linked if o.role is _EXIT), ZERO)
         target = position.size - exiting
@@ -1380,7 +1460,10 @@ class OrderExecutionManager:
                 if existing is not None:
                     await self._cancel_quietly(existing, "nothing left to protect")
                 continue
-            if target < minimum or (existing is None and position_id in self._watched_targets):
+            if role is _TARGET and existing is None and not self._take_profit_at_exchange:
+                self._watched_targets.add(position_id)
+            watched = role is _TARGET and position_id in self._watched_targets
+            if target < minimum or (existing is None and watched):
                 continue
             if existing is None:
                 await self._place_contingent(position, instrument, role, level, target)
@@ -1388,15 +1471,34 @@ class OrderExecutionManager:
                 wanted = existing.filled_size + target
                 if wanted != existing.size:
                     resized = await self.modify_order(existing.id, size=wanted)
+                    if (
+                        isinstance(resized, Failure)
+                        and role is _STOP
+                        and _short_of_funds(resized.failure())
+                        and await self._free_funds_for_stops(position.symbol)
+                    ):
+                        resized = await self.modify_order(existing.id, size=wanted)
                     if isinstance(resized, Failure):
-                        await self._alert(
-                            "contingent",
-                            "error",
-                            f"{role} order {existing.id} of position {position_id} could not be "
-                            f"resized to {target}: {resized.failure()}",
-                        )
+                        await self._resize_failed(position_id, existing, target, resized.failure())
+                    elif role is _STOP and position_id in self._unprotected:
+                        del self._unprotected[position_id]
         if ZERO < target < minimum and not entry_open:
             await self._handle_dust(position, instrument, target, minimum)
+
+    async def _resize_failed(
+        self, position_id: str, order: Order, target: Decimal, failure: ExchangeFailure | Refusal
+    ) -> None:
+        """Report a stop or target that could not follow the position; a stop is retried."""
+        if order.role is _STOP:
+            if position_id in self._unprotected:
+                return  # reported already; each pass tries again
+            self._unprotected[position_id] = None
+        await self._alert(
+            "contingent",
+            "critical" if order.role is _STOP else "error",
+            f"{order.role} order {order.id} of position {position_id} could not be resized to "
+            f"{target}: {failure}" + ("; the monitor keeps trying" if order.role is _STOP else ""),
+        )
 
     async def _place_contingent(
         self,
@@ -1446,6 +1548,15 @@ class OrderExecutionManager:
         result = await self._send(order)
         if (
             not result.success
+            and role is _STOP
+            and result.reason == FailureKind.INSUFFICIENT_FUNDS.value
+            and await self._free_funds_for_stops(position.symbol)
+        ):
+            order_id = self._new_id()
+            order = attrs.evolve(order, id=order_id, client_order_id=client_order_id_for(order_id))
+            result = await self._send(order)
+        if (
+            not result.success
             and role is _TARGET
             and result.reason == FailureKind.INSUFFICIENT_FUNDS.value
             and self._book.open_for_position_with_role(position.id, _STOP) is not None
@@ -1462,11 +1573,52 @@ class OrderExecutionManager:
             )
             return
         if not result.success:
+            if role is _STOP:
+                if position.id in self._unprotected:
+                    return  # reported already; the monitor keeps trying
+                self._unprotected[position.id] = None
             await self._alert(
                 "contingent",
                 "critical",
-                f"position {position.id} has no {role} order: {result.error_message}",
+                f"position {position.id} has no {role} order: {result.error_message}"
+                + ("; the monitor keeps trying" if role is _STOP else ""),
             )
+        elif role is _STOP and position.id in self._unprotected:
+            del self._unprotected[position.id]
+            await self._alert(
+                "contingent", "info", f"position {position.id} has its stop-loss order again"
+            )
+
+    async def _free_funds_for_stops(self, symbol: str) -> bool:
+        """Stops come first: resting take-profits on `symbol` give their funds back.
+
+        An exchange that holds funds for untriggered orders (Kraken spot) may have funded a
+        take-profit from the base of another position, leaving that position's stop without
+        funds. Those take-profits are cancelled and watched by the monitor instead. False when
+        there was none to cancel.
+        """
+        targets = [
+            o
+            for o in self._book.open_orders()
+            if o.symbol == symbol
+            and o.role is _TARGET
+            and o.exchange_order_id is not None
+            and o.id not in self._cancelling
+        ]
+        if not targets:
+            return False
+        for target in targets:
+            if target.position_id is not None:
+                self._watched_targets.add(target.position_id)
+            await self._cancel_quietly(target, "its funds are needed for a stop-loss")
+        await self._refresh(targets)
+        await self._alert(
+            "contingent",
+            "warning",
+            f"{symbol}: take-profit orders {', '.join(o.id for o in targets)} cancelled to fund "
+            "stop-losses; their targets are watched by the monitor",
+        )
+        return True
 
     async def _handle_dust(
         self, position: Position, instrument: Instrument, size: Decimal, minimum: Decimal
@@ -1556,14 +1708,24 @@ class OrderExecutionManager:
                     continue
                 long = position.side is PositionSide.LONG
                 if (price >= target) if long else (price <= target):
-                    await self._guarded(
+                    result = await self._guarded(
                         position.id, self.close_position(position.id, reason="take_profit")
                     )
                     closed += 1
+                    if isinstance(result, ExecutionResult) and _refused_for_good(result):
+                        # Sending the same exit every pass would not change the answer.
+                        self._watched_targets.discard(position.id)
+                        await self._alert(
+                            "contingent",
+                            "critical",
+                            f"position {position.id}: its take-profit {target} was reached but "
+                            f"the exit was refused ({result.error_message}); the target is no "
+                            "longer watched",
+                        )
         return closed
 
     # ----------------------------------------------------------------------- closing
-    async def _close(  # noqa: C901 - full and partial closes share the checks
+    async def _close(  # noqa: C901, PLR0911 - full and partial closes share the checks
         self, position_id: str, *, fraction: Decimal, reason: str, forced: bool
     ) -> ExecutionResult:
         tracker = self._tracker
@@ -1583,37 +1745,40 @@ class OrderExecutionManager:
                     reason="must be above 0 and at most 1",
                 )
             )
+        minimum = self._config.min_size(instrument)
+        quantity = floor_to_step(position.size * fraction, instrument.lot_size)
+        if position.size - quantity < minimum:
+            fraction = ONE  # what would be left could not be traded: close it all
         self._closing.add(position_id)
         try:
             if fraction == ONE:
-                linked = self._book.open_for_position(position_id)
-                for order in linked:
-                    await self._cancel_quietly(order, f"closing the position: {reason}")
-                # A stop may have filled while it was being cancelled: apply that first.
-                await self._refresh(linked)
-                position = tracker.get(position_id)
-                if position is None or not position.is_open:
-                    self._closing.discard(position_id)
-                    return ExecutionResult(
-                        success=True,
-                        reason="already_closed",
-                        error_message=f"position {position_id} closed before the exit was sent",
-                    )
-                quantity = position.size
+                blocker = await self._clear_for_full_close(position_id, reason)
             else:
-                quantity = floor_to_step(position.size * fraction, instrument.lot_size)
-            minimum = self._config.min_size(instrument)
+                blocker = await self._resize_for_exit(position, quantity)
+            position = tracker.get(position_id)
+            if blocker is None and (position is None or not position.is_open):
+                self._closing.discard(position_id)
+                return ExecutionResult(
+                    success=True,
+                    reason="already_closed",
+                    error_message=f"position {position_id} closed before the exit was sent",
+                )
+            if blocker is not None or position is None:
+                self._closing.discard(position_id)
+                await self._sync_contingent(position_id)
+                message = f"position {position_id} was not closed: {blocker}"
+                await self._alert("close", "error", message)
+                return ExecutionResult(
+                    success=False, reason="contingent_orders_busy", error_message=message
+                )
+            if fraction == ONE:
+                quantity = position.size
             if quantity < minimum:
                 self._closing.discard(position_id)
-                if fraction == ONE:
-                    await self._handle_dust(position, instrument, quantity, minimum)
+                await self._handle_dust(position, instrument, quantity, minimum)
                 return await self._refuse(
                     BelowMinimumSize(symbol=position.symbol, limit=minimum, actual=quantity)
                 )
-            if fraction != ONE:
-                # Shrink the stop and target first, so that they and the exit never sell more
-                # than the position holds.
-                await self._resize_for_exit(position, quantity)
             result = await self._exit(position, instrument, quantity, reason=reason, forced=forced)
         except BaseException:
             self._closing.discard(position_id)
@@ -1624,15 +1789,45 @@ class OrderExecutionManager:
             await self._sync_contingent(position_id)
         return result
 
-    async def _resize_for_exit(self, position: Position, quantity: Decimal) -> None:
-        remaining = position.size - quantity
+    async def _clear_for_full_close(self, position_id: str, reason: str) -> str | None:
+        """Cancel every order of the position before its exit; why not, if one stays open.
+
+        A stop that filled while it was being cancelled is applied first (the final reports),
+        so the exit is sized to what is really left.
+        """
+        linked = self._book.open_for_position(position_id)
+        entry = self._book.get(position_id)
+        if entry is not None and entry.role is _ENTRY and entry.status.is_open:
+            linked.append(entry)  # what has not filled of the entry is not wanted any more
+        for order in linked:
+            await self._cancel_quietly(order, f"closing the position: {reason}")
+        await self._refresh(linked)
+        still = [o.id for o in linked if (self._book.get(o.id) or o).status.is_open]
+        if still:
+            return f"its orders {', '.join(still)} could not be cancelled yet"
+        return None
+
+    async def _resize_for_exit(self, position: Position, quantity: Decimal) -> str | None:
+        """Shrink the stop and target to what the exit leaves; why not, if one cannot be."""
+        linked = self._book.open_for_position(position.id)
+        exiting = sum((o.remaining_size for o in linked if o.role is _EXIT), ZERO)
+        remaining = position.size - exiting - quantity
+        if remaining < ZERO:
+            return f"open exits already take {exiting} of its {position.size}"
         for role in (_STOP, _TARGET):
             existing = self._book.open_for_position_with_role(position.id, role)
-            if existing is None or existing.exchange_order_id is None:
+            if existing is None:
                 continue
+            if existing.exchange_order_id is None:
+                return f"its {role} order {existing.id} is still being placed"
             wanted = existing.filled_size + remaining
             if wanted != existing.size:
-                await self.modify_order(existing.id, size=wanted)
+                resized = await self.modify_order(existing.id, size=wanted)
+                if isinstance(resized, Failure):
+                    return (
+                        f"its {role} order {existing.id} could not be resized: {resized.failure()}"
+                    )
+        return None
 
     async def _exit(
         self,
@@ -1688,6 +1883,15 @@ class OrderExecutionManager:
 
 
 # --------------------------------------------------------------------------- helpers
+def _refused_for_good(result: ExecutionResult) -> bool:
+    """An exit the exchange refused with a final answer (funds, minimum), not a passing one."""
+    return not result.success and result.status is OrderStatus.REJECTED
+
+
+def _short_of_funds(failure: ExchangeFailure | Refusal) -> bool:
+    return isinstance(failure, ExchangeFailure) and failure.kind is FailureKind.INSUFFICIENT_FUNDS
+
+
 def _unknown_order(order_id: str) -> InvalidValue:
     return InvalidValue(symbol="", field="order_id", actual=order_id, reason="is not a known order")
 

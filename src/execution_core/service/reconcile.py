@@ -8,7 +8,10 @@
 `reconcile_order(order, report, at=...)` brings one order up to date with one `OrderReport`:
 
 1. a report about an order still PENDING means it was sent after all: SUBMITTED first;
-2. the exchange's id is recorded (SUBMITTED -> OPEN, or kept after fills / a cancel);
+2. the exchange's id is recorded (SUBMITTED -> OPEN, or kept after fills / a cancel); a
+   report that executed more than our recorded size, within its own size, means an amendment
+   down did not take effect as recorded: the exchange's size is taken (a reported size is
+   otherwise ignored, so a stale report cannot undo an amendment);
 3. executions: per trade when the report lists trades (each keyed by its trade id), topped up
    by the cumulative volume for anything the trade list does not cover; by cumulative volume
    only (`apply_executed_volume`) when it lists none, or when this order was already fed
@@ -41,9 +44,11 @@ from execution_core.domain.enums import OrderRole, OrderStatus, TimeInForce
 from execution_core.domain.events import (
     AlertRaised,
     Event,
+    OrderAmended,
     OrderFilled,
     OrderNeedsReconciliation,
 )
+from execution_core.domain.numbers import ZERO
 from execution_core.domain.orders import Fill, Order
 from execution_core.domain.refusals import IllegalTransition, Overfill, Refusal
 from execution_core.ports import OrderReport, ReportedStatus
@@ -121,6 +126,19 @@ def reconcile_order(order: Order, report: OrderReport, *, at: datetime) -> Order
     exchange_id = report.exchange_order_id
     if exchange_id and current.exchange_order_id != exchange_id:
         step(order_states.accept(current, exchange_order_id=exchange_id, at=at))
+    if report.filled_size > current.size and report.size >= report.filled_size > ZERO:
+        # The exchange executed more than the size we recorded: our amendment down did not
+        # take effect as recorded (the order had filled meanwhile). Its size wins.
+        current = attrs.evolve(current, size=report.size, updated_at=at)
+        events.append(
+            OrderAmended(
+                order_id=current.id,
+                size=report.size,
+                price=current.price,
+                trigger_price=current.trigger_price,
+                at=at,
+            )
+        )
     if report.trades and not _fed_cumulatively(current):
         for trade in report.trades:
             step(order_states.apply_fill(current, trade.to_fill(current), at=at))

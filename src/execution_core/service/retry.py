@@ -43,6 +43,9 @@ from execution_core.ports import Clock, ExchangeFailure, RetryClass
 _T = TypeVar("_T")
 _V = TypeVar("_V")
 
+_EPSILON: Final = 1e-9
+"""Tokens short of a cost by less than this are float rounding, not a shortage."""
+_MIN_WAIT: Final = 1e-3
 _RETRYABLE: Final = frozenset({RetryClass.RETRY, RetryClass.WAIT})
 
 
@@ -71,7 +74,7 @@ class RetryPolicy:
         wait: wait_base
         if config.jitter:
             wait = wait_exponential_jitter(
-                initial=config.backoff_base_seconds,
+                multiplier=config.backoff_base_seconds,
                 max=config.backoff_max_seconds,
                 jitter=config.backoff_base_seconds,
             )
@@ -173,7 +176,7 @@ class TokenBucket:
         if self._lock.locked():
             return False
         self._refill()
-        if self._tokens >= cost:
+        if self._tokens + _EPSILON >= cost:
             self._tokens -= cost
             return True
         return False
@@ -187,10 +190,12 @@ class TokenBucket:
         async with self._lock:
             while True:
                 self._refill()  # re-read after every wait: others may have taken tokens
-                if self._tokens >= cost:
+                if self._tokens + _EPSILON >= cost:
                     self._tokens -= cost
                     return waited
-                delay = (cost - self._tokens) / self._rate
+                # A floor on the wait: a delay below the clock's float resolution would not
+                # move it, and the bucket would never refill (an endless loop on a FakeClock).
+                delay = max((cost - self._tokens) / self._rate, _MIN_WAIT)
                 await self._clock.sleep(delay)
                 waited += delay
 

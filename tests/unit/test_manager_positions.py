@@ -14,6 +14,7 @@ from returns.result import Success
 
 from adapters.memory.clock import FakeClock
 from adapters.memory.engine_types import EngineConfig
+from adapters.memory.faults import kraken_error
 from adapters.memory.repository import InMemoryRepository
 from adapters.memory.simulated import SimulatedExchange
 from execution_core.config import ExecutionConfig
@@ -387,3 +388,45 @@ async def test_halt_through_order_control_keeps_positions_and_sends_nothing_new(
     for _ in range(4):
         await w.manager.poll_once()
     assert any("has no stop_loss order" in a.message for a in w.publisher.alerts("contingent"))
+
+
+async def test_with_the_take_profit_watched_only_the_stop_rests_and_the_target_still_closes() -> (
+    None
+):
+    w = world()
+    manager = OrderExecutionManager(
+        exchange=w.exchange,
+        repository=w.repository,
+        clock=w.clock,
+        config=ExecutionConfig(),
+        tracker=w.tracker,
+        take_profit_at_exchange=False,
+    )
+    result = await manager.execute_trade(PROTECTED_BUY)
+    await manager.poll_once()
+    position_id = result.order_id or ""
+    roles = [o.role for o in manager.open_orders() if o.position_id == position_id]
+    assert roles == [OrderRole.STOP_LOSS]
+    w.exchange.set_price("BTC/USDT", 47000)
+    await manager.poll_once()  # the target is reached: a protected exit, the stop cancelled first
+    await manager.poll_once()
+    position = w.tracker.get(position_id)
+    assert position is not None
+    assert not position.is_open
+    assert w.exchange.engine.open_order_count() == 0
+
+
+async def test_a_refused_stop_is_reported_once_and_tried_again_until_it_rests() -> None:
+    w = world()
+    w.exchange.faults.at_call("place_order", 2, kraken_error("EOrder:Insufficient funds"))
+    position_id = await open_position(w, attrs.evolve(PROTECTED_BUY, take_profit=None))
+    # the stop's first placement was refused: reported once, and tried again in the same pass
+    unprotected = [a for a in w.publisher.alerts("contingent") if a.severity == "critical"]
+    assert len(unprotected) == 1
+    assert "has no stop_loss order" in unprotected[0].message
+    assert "keeps trying" in unprotected[0].message
+    stop = w.role(position_id, OrderRole.STOP_LOSS)
+    assert stop is not None
+    assert stop.size == Decimal("0.1")
+    assert w.exchange.calls["place_order"] == 3  # entry, refused stop, stop
+    assert any("has its stop-loss order again" in a.message for a in w.publisher.alerts())

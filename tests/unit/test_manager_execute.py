@@ -163,6 +163,7 @@ class FakeExchange:
         return Success(None)
 
     async def cancel_order(self, order: Order) -> Result[None, ExchangeFailure]:
+        await asyncio.sleep(0)  # the answer comes later: let other coroutines run
         script = self._scripted("cancel_order")
         if script is not None:
             return Failure(script.failure)
@@ -614,3 +615,26 @@ async def test_an_entry_order_carries_its_position_id_and_role() -> None:
     assert result.order is not None
     assert result.order.role is OrderRole.ENTRY
     assert result.order.position_id == result.order.id
+
+
+async def test_the_same_proposal_sent_concurrently_creates_one_exchange_order() -> None:
+    w = world()
+    proposal = attrs.evolve(LIMIT_BUY, proposal_id="bot-7/43")
+    first, second = await asyncio.gather(
+        w.manager.execute_trade(proposal), w.manager.execute_trade(proposal)
+    )
+    assert first.order_id == second.order_id == "bot-7/43"
+    assert {first.reason, second.reason} == {None, "duplicate_proposal"}
+    assert len(w.exchange.sent) == 1
+
+
+async def test_concurrent_cancels_of_one_order_send_one_request_and_agree() -> None:
+    w = world()
+    placed = await w.manager.execute_trade(LIMIT_BUY)
+    first, second = await asyncio.gather(
+        w.manager.cancel_order(placed.order_id or ""), w.manager.cancel_order(placed.order_id or "")
+    )
+    assert isinstance(first, Success)
+    assert isinstance(second, Success)
+    assert first.unwrap().status is second.unwrap().status is OrderStatus.CANCELLED
+    assert w.exchange.calls["cancel_order"] == 1

@@ -14,7 +14,7 @@ from returns.result import Success
 
 from adapters.memory.clock import FakeClock
 from adapters.memory.engine_types import EngineConfig
-from adapters.memory.faults import kraken_error
+from adapters.memory.faults import kraken_error, timeout
 from adapters.memory.repository import InMemoryRepository
 from adapters.memory.simulated import SimulatedExchange
 from execution_core.config import ExecutionConfig
@@ -430,3 +430,19 @@ async def test_a_refused_stop_is_reported_once_and_tried_again_until_it_rests() 
     assert stop.size == Decimal("0.1")
     assert w.exchange.calls["place_order"] == 3  # entry, refused stop, stop
     assert any("has its stop-loss order again" in a.message for a in w.publisher.alerts())
+
+
+async def test_an_amendment_whose_answers_were_all_lost_is_read_back_not_forgotten() -> None:
+    w = world()
+    position_id = await open_position(w)
+    stop = w.role(position_id, OrderRole.STOP_LOSS)
+    assert stop is not None
+    w.exchange.faults.next_amend(timeout(executes=True), times=3)  # applied, answers lost
+    moved = await w.tracker.modify_position(position_id, stop_loss=Decimal(44500))
+    assert isinstance(moved, Success)
+    amended = w.manager.get_order(stop.id)
+    assert amended is not None
+    assert amended.trigger_price == Decimal(44500)
+    info = w.exchange.engine.order(stop.exchange_order_id or "")
+    assert info is not None
+    assert info.price == Decimal(44500)

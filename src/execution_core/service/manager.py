@@ -16,6 +16,7 @@ contract with the `PositionTracker`.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import uuid
@@ -168,6 +169,10 @@ class PositionBook(Protocol):
         """Positions from the repository, at start."""
         ...
 
+    def set_instruments(self, instruments: Instruments) -> None:
+        """The exchange's live instrument rules (fees, ticks), once `start` loaded them."""
+        ...
+
     def fresh_price(self, symbol: str) -> Decimal | None:
         """The last price of `symbol` while it is fresh."""
         ...
@@ -242,7 +247,7 @@ class OrderExecutionManager:
     one resting order that race does not exist.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - every collaborator and piece of state, in one place
         self,
         *,
         exchange: Exchange,
@@ -280,6 +285,9 @@ class OrderExecutionManager:
         self._retry = RetryPolicy(config.retry, clock)
         self._pacer = Pacer(config.rate_limit, clock)
         self._trading_state = _ACTIVE
+        self._executing: dict[str, asyncio.Future[ExecutionResult]] = {}
+        """Proposal ids being executed: a concurrent repeat waits for the first one's answer."""
+        self._cancel_calls: dict[str, asyncio.Future[OrderResult]] = {}
         self._in_flight: set[str] = set()
         """Orders whose placement is being awaited: the monitor leaves them alone."""
         self._reservations: dict[str, tuple[str, Decimal]] = {}
@@ -294,6 +302,7 @@ class OrderExecutionManager:
         self._cancelling: dict[str, str] = {}
         """Orders whose cancel the exchange accepted, and why: the final report settles them."""
         self._closing: set[str] = set()
+        self._in_close: set[str] = set()
         """Positions being closed: their contingent orders are not re-placed meanwhile."""
         self._dust_reported: dict[str, Decimal] = {}
         self._watched_targets: set[str] = set()
@@ -352,6 +361,7 @@ class OrderExecutionManager:
             for instrument in live.unwrap():
                 instruments = instruments.replace(instrument)
             self._instruments = instruments
+            self._tracker.set_instruments(instruments)
         for order in await self._repository.load_open_orders():
             self._put(order)
             self._schedule(order)
@@ -390,22 +400,44 @@ class OrderExecutionManager:
         self._monitor = None
 
     # ----------------------------------------------------------------------- execute
-    async def execute_trade(self, proposal: TradeProposal) -> ExecutionResult:  # noqa: C901, PLR0911 - one return per pre-flight refusal, in the documented order
-        """Pre-flight, plan, store, pace and place one proposal (see the module rules)."""
+    async def execute_trade(self, proposal: TradeProposal) -> ExecutionResult:
+        """Pre-flight, plan, store, pace and place one proposal (see the module rules).
+
+        A proposal with a `proposal_id` is executed once: a repeat, even a concurrent one, is
+        answered with the first one's order (`reason="duplicate_proposal"`).
+        """
+        key = proposal.proposal_id
+        if key is None:
+            return await self._execute(proposal)
+        running = self._executing.get(key)
+        if running is not None:
+            return _as_duplicate(await asyncio.shield(running), key)
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._executing[key] = future  # before any await: the check and the claim are one step
+        try:
+            existing = self._book.get(key) or await self._repository.load_order(key)
+            if existing is not None:
+                self._stats.proposal()
+                result = _as_duplicate(
+                    ExecutionResult.of_order(
+                        existing, success=existing.status is not OrderStatus.REJECTED
+                    ),
+                    key,
+                )
+            else:
+                result = await self._execute(proposal)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._executing[key]
+        future.set_result(result)
+        return result
+
+    async def _execute(self, proposal: TradeProposal) -> ExecutionResult:  # noqa: PLR0911 - one return per pre-flight refusal, in the documented order
         started = self._clock.monotonic()
         self._stats.proposal()
         symbol = proposal.symbol
-        if proposal.proposal_id is not None:
-            existing = self._book.get(proposal.proposal_id)
-            if existing is None:
-                existing = await self._repository.load_order(proposal.proposal_id)
-            if existing is not None:
-                return ExecutionResult.of_order(
-                    existing,
-                    success=existing.status is not OrderStatus.REJECTED,
-                    reason="duplicate_proposal",
-                    message=f"proposal {proposal.proposal_id} was already executed",
-                )
         state = self._trading_state
         if state is not _ACTIVE:
             return await self._refuse(
@@ -555,14 +587,6 @@ class OrderExecutionManager:
                 self._settling[order.id] = left - 1
         return settled
 
-    def _unsettled(self, position_id: str) -> bool:
-        """Whether an exit-side order of the position may still report a late fill."""
-        for order_id in self._settling:
-            order = self._book.get(order_id)
-            if order is not None and order.position_id == position_id and order.role is not _ENTRY:
-                return True
-        return False
-
     async def heartbeat(self) -> None:
         """Re-arm the exchange's dead man's switch (cancel everything unless called again)."""
         timeout = self._config.heartbeat.timeout
@@ -687,7 +711,11 @@ class OrderExecutionManager:
             lambda: self._exchange.amend_order(order, amendment), _safe_to_repeat
         )
         if isinstance(sent, Failure):
-            return Failure(sent.failure())
+            failure = sent.failure()
+            if not failure.outcome_unknown or not await self._amendment_took_effect(
+                order, amendment, failure
+            ):
+                return Failure(failure)
         current = self._book.get(order_id) or order
         amended = order_states.amend(
             current, size=size, price=price, trigger_price=trigger_price, at=self._clock.now()
@@ -702,10 +730,64 @@ class OrderExecutionManager:
         await self._store(transition.events, orders=(transition.order,))
         return Success(transition.order)
 
-    async def cancel_order(  # noqa: PLR0911 - one return per case of the order's whereabouts
-        self, order_id: str, *, reason: str = "user requested"
+    async def _amendment_took_effect(
+        self, order: Order, amendment: Amendment, failure: ExchangeFailure
+    ) -> bool:
+        """Whether an amendment whose every answer was lost is in force at the exchange.
+
+        Read from the order's report: True when it shows every amended value. When the report
+        cannot be read either, the order is marked for reconciliation and False is returned
+        (the caller keeps the old values and says the amendment failed).
+        """
+        exchange_id = order.exchange_order_id or ""
+        answer = await self._retry.call(
+            lambda: self._exchange.order_status([exchange_id]), is_retryable
+        )
+        report = answer.unwrap().get(exchange_id) if isinstance(answer, Success) else None
+        if report is None:
+            self._needs_reconcile = True
+            message = (
+                f"amendment {amendment} of order {order.id}: every answer was lost ({failure}) "
+                "and the order could not be read; the exchange may hold the new values"
+            )
+            self._stats.alert()
+            now = self._clock.now()
+            await self._store(
+                (
+                    OrderNeedsReconciliation(order_id=order.id, reason=message, at=now),
+                    AlertRaised(source="amend", severity="error", message=message, at=now),
+                )
+            )
+            return False
+        return (
+            (amendment.size is None or report.size == amendment.size)
+            and (amendment.price is None or report.limit_price == amendment.price)
+            and (amendment.trigger_price is None or report.trigger_price == amendment.trigger_price)
+        )
+
+    async def cancel_order(self, order_id: str, *, reason: str = "user requested") -> OrderResult:
+        """Cancel an order; the exchange's final report (with any late fill) settles it.
+
+        Concurrent cancels of one order send one request and get the same answer.
+        """
+        running = self._cancel_calls.get(order_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[OrderResult] = asyncio.get_running_loop().create_future()
+        self._cancel_calls[order_id] = future
+        try:
+            result = await self._cancel_once(order_id, reason)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._cancel_calls[order_id]
+        future.set_result(result)
+        return result
+
+    async def _cancel_once(  # noqa: PLR0911 - one return per case of the order's whereabouts
+        self, order_id: str, reason: str
     ) -> OrderResult:
-        """Cancel an order; the exchange's final report (with any late fill) settles it."""
         order = self._book.get(order_id)
         if order is None:
             return Failure(_unknown_order(order_id))
@@ -728,9 +810,10 @@ class OrderExecutionManager:
             order = self._book.get(order_id) or order
             if order.status.is_terminal or order.exchange_order_id is None:
                 return Success(order)
-        cancelled = await self._cancel_at_exchange(order, reason)
-        if isinstance(cancelled, Failure):
-            return Failure(cancelled.failure())
+        if order.id not in self._cancelling:  # an accepted cancel is not sent again
+            cancelled = await self._cancel_at_exchange(order, reason)
+            if isinstance(cancelled, Failure):
+                return Failure(cancelled.failure())
         await self._refresh((order,))
         return Success(self._book.get(order_id) or order)
 
@@ -1424,7 +1507,7 @@ class OrderExecutionManager:
         to take; a closed position has none; a dust remainder follows the dust policy.
         """
         tracker = self._tracker
-        if position_id in self._closing:
+        if position_id in self._closing or position_id in self._in_close:
             return
         position = tracker.get(position_id)
         linked = self._book.open_for_position(position_id)
@@ -1442,10 +1525,6 @@ class OrderExecutionManager:
             return
         instrument = self._instruments.by_symbol.get(position.symbol)
         if instrument is None:
-            return
-        if self._unsettled(position_id):
-            # An exit-side order of it was just cancelled and may still report a fill that
-            # raced the cancel: its size is not known yet. Sized when that order has settled.
             return
         exiting = sum((o.remaining_size for o in linked if o.role is _EXIT), ZERO)
         target = position.size - exiting
@@ -1677,7 +1756,8 @@ class OrderExecutionManager:
                 ZERO,
             )
             target = position.size - exiting
-            if position_id not in self._closing and target >= self._config.min_size(instrument):
+            closing = position_id in self._closing or position_id in self._in_close
+            if not closing and target >= self._config.min_size(instrument):
                 await self._place_contingent(position, instrument, role, trigger, target)
             return Success(None)
         amended = await self.modify_order(existing.id, trigger_price=trigger)
@@ -1704,7 +1784,7 @@ class OrderExecutionManager:
             price = quoted.unwrap()
             for position in positions:
                 target = position.take_profit
-                if target is None or position.id in self._closing:
+                if target is None or position.id in self._closing or position.id in self._in_close:
                     continue
                 long = position.side is PositionSide.LONG
                 if (price >= target) if long else (price <= target):
@@ -1725,7 +1805,7 @@ class OrderExecutionManager:
         return closed
 
     # ----------------------------------------------------------------------- closing
-    async def _close(  # noqa: C901, PLR0911 - full and partial closes share the checks
+    async def _close(  # noqa: C901, PLR0911, PLR0912 - full and partial closes share the checks
         self, position_id: str, *, fraction: Decimal, reason: str, forced: bool
     ) -> ExecutionResult:
         tracker = self._tracker
@@ -1749,6 +1829,9 @@ class OrderExecutionManager:
         quantity = floor_to_step(position.size * fraction, instrument.lot_size)
         if position.size - quantity < minimum:
             fraction = ONE  # what would be left could not be traded: close it all
+        # `_in_close` holds while this call runs: what it cancels and what ends meanwhile must
+        # not bring the stop back under it. `_closing` holds until its exit order has ended.
+        self._in_close.add(position_id)
         self._closing.add(position_id)
         try:
             if fraction == ONE:
@@ -1765,6 +1848,7 @@ class OrderExecutionManager:
                 )
             if blocker is not None or position is None:
                 self._closing.discard(position_id)
+                self._in_close.discard(position_id)
                 await self._sync_contingent(position_id)
                 message = f"position {position_id} was not closed: {blocker}"
                 await self._alert("close", "error", message)
@@ -1783,6 +1867,8 @@ class OrderExecutionManager:
         except BaseException:
             self._closing.discard(position_id)
             raise
+        finally:
+            self._in_close.discard(position_id)
         exit_order = result.order
         if exit_order is None or exit_order.status.is_terminal:
             self._closing.discard(position_id)
@@ -1802,7 +1888,9 @@ class OrderExecutionManager:
         for order in linked:
             await self._cancel_quietly(order, f"closing the position: {reason}")
         await self._refresh(linked)
-        still = [o.id for o in linked if (self._book.get(o.id) or o).status.is_open]
+        still = [o.id for o in self._book.open_for_position(position_id)]
+        if entry is not None and (self._book.get(entry.id) or entry).status.is_open:
+            still.append(entry.id)
         if still:
             return f"its orders {', '.join(still)} could not be cancelled yet"
         return None
@@ -1883,6 +1971,17 @@ class OrderExecutionManager:
 
 
 # --------------------------------------------------------------------------- helpers
+def _as_duplicate(result: ExecutionResult, proposal_id: str) -> ExecutionResult:
+    """The first execution's answer, given to a repeat of its proposal."""
+    if result.order is None:
+        return result  # refused before any order existed: the repeat is refused alike
+    return attrs.evolve(
+        result,
+        reason="duplicate_proposal",
+        error_message=f"proposal {proposal_id} was already executed",
+    )
+
+
 def _refused_for_good(result: ExecutionResult) -> bool:
     """An exit the exchange refused with a final answer (funds, minimum), not a passing one."""
     return not result.success and result.status is OrderStatus.REJECTED

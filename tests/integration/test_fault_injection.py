@@ -71,9 +71,7 @@ from execution_core.config import ExecutionConfig
 from execution_core.domain.enums import OrderRole, OrderStatus, PositionSide
 from execution_core.domain.events import (
     OrderAccepted,
-    OrderCancelled,
     OrderCreated,
-    OverfillDetected,
 )
 from execution_core.domain.numbers import ZERO, DecimalLike
 from execution_core.domain.orders import Order
@@ -82,7 +80,7 @@ from execution_core.domain.proposals import TradeProposal
 from execution_core.ports import OrderReport, TradeReport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scenario kit lives beside this file
-from scenarios import BTC, SimulatedVenue, VenueOptions, World, scenario, simulated_venue
+from scenarios import BTC, VenueOptions, World, scenario, simulated_venue
 
 SCENARIOS = int(os.environ.get("FAULT_SCENARIOS", "1000"))
 SEED_BASE = int(os.environ.get("FAULT_SEED_BASE", "0"))
@@ -703,58 +701,6 @@ def _stop_refused_for_funds(played: Played, position_id: str | None) -> bool:
     )
 
 
-def _an_exit_lost_by_lookup_leaves_the_position_closing(failed: ScenarioFailed) -> bool:
-    broken, world = failed.broken, failed.played.world
-    position_id = broken.position_id
-    if broken.invariant not in _UNPROTECTED or position_id is None:
-        return False
-    exits = {
-        e.order.id
-        for e in world.stored(OrderCreated)
-        if e.order.role is OrderRole.EXIT and e.order.position_id == position_id
-    }
-    never_arrived = any(
-        e.order_id in exits and e.reason == "never reached the exchange"
-        for e in world.stored(OrderCancelled)
-    )
-    still_exiting = any(o.role is OrderRole.EXIT for o in world.linked(position_id))
-    return never_arrived and not still_exiting
-
-
-def _the_book_and_the_exchange_disagree_after_an_amendment(failed: ScenarioFailed) -> bool:
-    broken, played = failed.broken, failed.played
-    if broken.invariant == "every fill stored":
-        # the trades' orders were amended at the exchange while the book kept another size:
-        # fills beyond the book's size were dropped as overfills, or came after the book
-        # believed the order filled
-        overfilled = {e.order_id for e in played.world.stored(OverfillDetected)}
-        owners = [_book_and_exchange_size(played, trade) for trade in broken.trade_ids]
-        return bool(owners) and all(
-            owner is not None and (owner[0] in overfilled or owner[1] != owner[2])
-            for owner in owners
-        )
-    if broken.invariant == "no open position without its stop" and broken.order_id is not None:
-        position = played.world.tracker.get(broken.position_id or "")
-        return position is not None and broken.in_the_book == position.size
-    return False
-
-
-def _book_and_exchange_size(played: Played, trade_id: str) -> tuple[str, Decimal, Decimal] | None:
-    """(our order id, its size in the book, its size at the exchange) for a trade's order."""
-    venue = played.world.venue
-    assert isinstance(venue, SimulatedVenue)
-    engine = venue.simulated.engine
-    trade = engine.trade(trade_id)
-    info = None if trade is None else engine.order(trade.ordertxid)
-    if info is None:
-        return None
-    for event in played.world.stored(OrderCreated):
-        if event.order.client_order_id == info.cl_ord_id:
-            order = played.world.manager.get_order(event.order.id) or event.order
-            return order.id, order.size, info.vol
-    return None
-
-
 def _a_resting_take_profit_holds_the_base_the_stop_needs(failed: ScenarioFailed) -> bool:
     broken, played = failed.broken, failed.played
     return (
@@ -765,12 +711,6 @@ def _a_resting_take_profit_holds_the_base_the_stop_needs(failed: ScenarioFailed)
 
 
 KNOWN_BUGS: dict[str, Callable[[ScenarioFailed], bool]] = {
-    "D: an exit found never to have arrived leaves its position without its stop": (
-        _an_exit_lost_by_lookup_leaves_the_position_closing
-    ),
-    "E: after an amendment the book and the exchange disagree on the order": (
-        _the_book_and_the_exchange_disagree_after_an_amendment
-    ),
     "F: on Kraken spot a resting take-profit holds the base its stop needs": (
         _a_resting_take_profit_holds_the_base_the_stop_needs
     ),
@@ -931,13 +871,6 @@ async def test_bug_c_the_stop_shrinks_when_a_take_profit_partly_fills() -> None:
         assert stop.size == Decimal("0.06"), f"the stop still sells {stop.size}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an exit whose placement stayed unresolved and is then found never to have reached "
-    "the exchange is cancelled locally (_resolve_by_lookup -> _cancel_locally) with no "
-    "_sync_contingent and without leaving _closing: the position the close stripped of its stop "
-    "keeps none, and while it is in _closing even reconcile() returns early for it",
-)
 async def test_bug_d_a_close_whose_exit_never_arrived_gives_the_stop_back() -> None:
     async with scenario(simulated_venue) as world:
         faults = world.venue.faults
@@ -956,13 +889,6 @@ async def test_bug_d_a_close_whose_exit_never_arrived_gives_the_stop_back() -> N
         assert stop.size == Decimal("0.1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modify_order treats an amendment whose answers were all lost (502 / timeout after "
-    "the exchange acted) as not applied: the book and the tracker keep the old level while the "
-    "exchange holds the new one (and with a size, later fills beyond the book's size are "
-    "dropped as overfills)",
-)
 async def test_bug_e_an_amendment_whose_answer_was_lost_is_resolved_not_forgotten() -> None:
     async with scenario(simulated_venue) as world:
         faults = world.venue.faults

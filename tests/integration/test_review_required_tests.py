@@ -339,13 +339,6 @@ async def test_pnl_calculation_with_fees(venue_factory: VenueFactory) -> None:
         assert await base_held(world, "USDT") == Decimal("100147.48")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderExecutionManager.start() loads the exchange's live instruments (fees) but does "
-    "not hand them to the PositionTracker (tracker.set_instruments exists; start() must call it): "
-    "the exit fee is estimated at the default 0.40% taker rate while the exchange charges 0.26% "
-    "(52 estimated fees become 66)",
-)
 async def test_bug_1_the_tracker_estimates_exit_fees_at_the_exchanges_live_rate(
     venue_factory: VenueFactory,
 ) -> None:
@@ -565,13 +558,6 @@ async def test_concurrent_order_placement_and_cancellation(venue_factory: VenueF
         assert max(counts.values()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="execute_trade's duplicate check (book, then store) is not atomic with storing the "
-    "order: two concurrent calls with the same proposal_id both pass it and both send the same "
-    "client order id; an IOC that already closed lets the exchange accept the second one (two "
-    "exchange orders, 0.2 BTC bought for one 0.1 proposal, the second fill never stored)",
-)
 async def test_bug_i_the_same_proposal_sent_concurrently_creates_one_exchange_order(
     venue_factory: VenueFactory,
 ) -> None:
@@ -587,13 +573,6 @@ async def test_bug_i_the_same_proposal_sent_concurrently_creates_one_exchange_or
         assert await base_held(world) == Decimal("0.1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel_order is idempotent one call after another (a cancelled order answers "
-    "Success) but not concurrently: the second of two concurrent cancels sends another "
-    "CancelOrder (+8 on Kraken's counter under 5 s) and returns Failure(EOrder:Unknown order) "
-    "for an order that is cancelled, instead of the settled order",
-)
 async def test_bug_j_concurrent_cancels_of_one_order_both_answer_the_cancelled_order(
     venue_factory: VenueFactory,
 ) -> None:
@@ -707,12 +686,6 @@ async def test_database_failure_recovery(venue_factory: VenueFactory, recovery: 
             assert stop.size == Decimal("0.1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the store comes back, the monitor neither commits the queued changes (the "
-    "fill stays in memory only, until some other change is committed) nor places the stop its "
-    "outage prevented: only an explicit reconcile() does (bug G, store-outage trigger)",
-)
 async def test_bug_g_after_a_store_outage_the_monitor_stores_the_fill_and_places_the_stop(
     venue_factory: VenueFactory,
 ) -> None:

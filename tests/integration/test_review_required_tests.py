@@ -679,11 +679,11 @@ async def test_database_failure_recovery(venue_factory: VenueFactory, recovery: 
         stored = await world.repository.load_position(position_id)
         assert stored is not None
         assert stored.size == Decimal("0.1")
+        assert (stored.stop_loss, stored.take_profit) == (STOP, TARGET)  # even after a restart
         assert world.risk.last_exposure == {BTC: Decimal(4500)}
-        if recovery == "store-comes-back":  # after a restart the levels are lost: test_bug_k
-            stop = await exchange_role(world, position_id, OrderRole.STOP_LOSS)
-            assert stop is not None
-            assert stop.size == Decimal("0.1")
+        stop = await exchange_role(world, position_id, OrderRole.STOP_LOSS)
+        assert stop is not None
+        assert stop.size == Decimal("0.1")
 
 
 async def test_bug_g_after_a_store_outage_the_monitor_stores_the_fill_and_places_the_stop(
@@ -701,12 +701,6 @@ async def test_bug_g_after_a_store_outage_the_monitor_stores_the_fill_and_places
         assert await exchange_role(world, result.order_id, OrderRole.STOP_LOSS) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a proposal's stop-loss and take-profit live only in the manager's memory "
-    "(OrderExecutionManager._protection): after a restart, a fill of an entry placed before it "
-    "opens a position with no stop and no take-profit, and nothing says so",
-)
 async def test_bug_k_an_entry_filled_after_a_restart_keeps_its_stop_and_take_profit(
     venue_factory: VenueFactory,
 ) -> None:
@@ -1081,11 +1075,12 @@ async def test_exchange_sync_with_unknown_orders(venue_factory: VenueFactory, po
             assert adopted is not None
             assert adopted.exchange_order_id == manual.exchange_order_id
             assert adopted.status is OrderStatus.OPEN
-        # the missed fill is applied once (its stop and target are lost: test_bug_k)
+        # the missed fill is applied once, with the stop and target its order carries
         assert len(await world.repository.load_fills(ours.order_id)) == 1
         position = world.tracker.get(ours.order_id)
         assert position is not None
         assert position.size == Decimal("0.1")
+        assert (position.stop_loss, position.take_profit) == (STOP, TARGET)
         assert world.risk.last_exposure == {BTC: Decimal(4500)}
 
 

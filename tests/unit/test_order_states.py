@@ -528,6 +528,8 @@ def every_field_set(**changes: object) -> Order:
         "position_id": "p-9",
         "parent_order_id": "o-8",
         "reference_price": Decimal("0.0000105"),
+        "stop_loss": Decimal("0.000012"),
+        "take_profit": Decimal("0.000009"),
         "status": OrderStatus.PARTIALLY_FILLED,
         "exchange_order_id": "OX-9",
         "filled_size": Decimal(10),

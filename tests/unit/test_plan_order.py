@@ -343,6 +343,30 @@ def test_protection_on_the_right_side_is_planned_for_long_and_short() -> None:
     assert planned(plan_order(short, BTC_USDT, CONFIG)).size == Decimal("0.01")
 
 
+def test_the_planned_order_carries_its_stop_and_target_rounded_as_they_will_be_sent() -> None:
+    # A long's stop rounds up (tighter) and its target down; a short's mirrored (tick 0.1).
+    long = TradeProposal(
+        "BTC/USDT", "buy", 450, entry_price=45000, stop_loss="44499.97", take_profit="46000.09"
+    )
+    short = TradeProposal(
+        "BTC/USDT", "sell", 450, entry_price=45000, stop_loss="45500.03", take_profit="43999.91"
+    )
+    long_order = planned(plan_order(long, BTC_USDT, CONFIG))
+    short_order = planned(plan_order(short, BTC_USDT, CONFIG))
+    assert (long_order.stop_loss, long_order.take_profit) == (
+        Decimal("44500.0"),
+        Decimal("46000.0"),
+    )
+    assert (short_order.stop_loss, short_order.take_profit) == (
+        Decimal("45500.0"),
+        Decimal("44000.0"),
+    )
+    unprotected = planned(
+        plan_order(TradeProposal("BTC/USDT", "buy", 450, entry_price=45000), BTC_USDT, CONFIG)
+    )
+    assert (unprotected.stop_loss, unprotected.take_profit) == (None, None)
+
+
 def test_a_stop_equal_to_the_entry_is_refused() -> None:
     proposal = TradeProposal("BTC/USDT", "buy", 450, entry_price=45000, stop_loss=45000)
     assert isinstance(refused(plan_order(proposal, BTC_USDT, CONFIG)), WrongSideOfPrice)
@@ -622,6 +646,8 @@ def test_an_uppercase_uuid_is_hashed_to_a_canonical_one() -> None:
             "fee_currency": FeeCurrency.BASE,
             "reference_price": Decimal("0.0000105"),
             "created_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+            "stop_loss": Decimal("0.000011"),
+            "take_profit": Decimal("0.000009"),
         },
         {
             "id": "o-1",

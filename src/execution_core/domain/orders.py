@@ -90,6 +90,10 @@ class Order:
     O(log32 n), and a duplicate trade id is found in O(1) expected time). `filled_cost` is the
     exact sum of quantity x price over the fills, `fee_quote` / `fee_base` the fees paid in each
     currency; `0 <= filled_size <= size` always holds (checked at construction).
+
+    `stop_loss` / `take_profit` are an entry's protection intent: the proposal's levels, rounded
+    to the tick as they will be sent, for the position its first fill opens. They travel with
+    the order (and so through the repository and a restart), not in the manager's memory.
     """
 
     id: str
@@ -110,6 +114,8 @@ class Order:
     position_id: str | None = None
     parent_order_id: str | None = None
     reference_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
     status: OrderStatus = OrderStatus.PENDING
     exchange_order_id: str | None = None
     filled_size: Decimal = ZERO
@@ -187,6 +193,8 @@ _set_role = _slot_setter("role")
 _set_position_id = _slot_setter("position_id")
 _set_parent_order_id = _slot_setter("parent_order_id")
 _set_reference_price = _slot_setter("reference_price")
+_set_stop_loss = _slot_setter("stop_loss")
+_set_take_profit = _slot_setter("take_profit")
 _set_status = _slot_setter("status")
 _set_exchange_order_id = _slot_setter("exchange_order_id")
 _set_filled_size = _slot_setter("filled_size")
@@ -213,9 +221,9 @@ def with_execution_state(  # noqa: PLR0917 - positional on purpose: the per-even
 ) -> Order:
     """`order` with a new execution state: what every transition builds.
 
-    The request (ids, symbol, side, type, size, prices, timing, flags, role, links,
+    The request (ids, symbol, side, type, size, prices, timing, flags, role, links, protection,
     `created_at`) is kept; the other fields are the arguments. This is the hot path of
-    `order_states` (submit, accept, fills, reject, cancel, expire): it writes the 28 slots
+    `order_states` (submit, accept, fills, reject, cancel, expire): it writes the 30 slots
     directly, about 1.0 us against 3.7 us for `attrs.evolve` and 2.1 us for the constructor
     (CPython 3.11). It does not run `__attrs_post_init__`: only for a state in which
     `0 <= filled_size <= order.size` holds, which every caller checks first (a transition that
@@ -242,6 +250,8 @@ def with_execution_state(  # noqa: PLR0917 - positional on purpose: the per-even
     _set_position_id(new, order.position_id)
     _set_parent_order_id(new, order.parent_order_id)
     _set_reference_price(new, order.reference_price)
+    _set_stop_loss(new, order.stop_loss)
+    _set_take_profit(new, order.take_profit)
     _set_status(new, status)
     _set_exchange_order_id(new, exchange_order_id)
     _set_filled_size(new, filled_size)
@@ -275,6 +285,8 @@ def planned_order(
     fee_currency: FeeCurrency,
     reference_price: Decimal | None,
     created_at: datetime | None,
+    stop_loss: Decimal | None = None,
+    take_profit: Decimal | None = None,
 ) -> Order:
     """A new PENDING entry order, nothing executed: `plan_order`'s result.
 
@@ -302,6 +314,8 @@ def planned_order(
     _set_position_id(new, None)
     _set_parent_order_id(new, None)
     _set_reference_price(new, reference_price)
+    _set_stop_loss(new, stop_loss)
+    _set_take_profit(new, take_profit)
     _set_status(new, _PENDING)
     _set_exchange_order_id(new, None)
     _set_filled_size(new, ZERO)

@@ -292,8 +292,10 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
             AboveMaximum(symbol=symbol, field="leverage", limit=max_leverage, actual=leverage)
         )
 
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
     if proposal.stop_loss is not None or proposal.take_profit is not None:
-        wrong = _check_protection(
+        levels = _check_protection(
             proposal,
             symbol=symbol,
             is_buy=is_buy,
@@ -302,8 +304,9 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
             reference_name=reference_name,
             market=ref,
         )
-        if wrong is not None:
-            return Failure(wrong)
+        if not isinstance(levels, tuple):
+            return Failure(levels)
+        stop_loss, take_profit = levels
 
     size = floor_to_step(_FLOOR.divide(size_usd, sizing_price), instrument.lot_size)
     min_size = config.min_size(instrument)
@@ -369,6 +372,8 @@ def plan_order(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat pass of rule
             fee_currency=proposal.fee_currency,
             reference_price=ref if order_type is _MARKET else None,
             created_at=now,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
         )
     )
 
@@ -388,11 +393,12 @@ def _check_protection(  # noqa: PLR0911 - one return per rule
     entry: Decimal,
     reference_name: str,
     market: Decimal | None,
-) -> Refusal | None:
+) -> tuple[Decimal | None, Decimal | None] | Refusal:
     """Stop-loss and take-profit, rounded as they will be sent, on the right side of the entry.
 
     Long: stop-loss < entry < take-profit; short mirrored. A stop-loss rounds toward the
-    market (long up, short down), a take-profit toward the entry (long down, short up).
+    market (long up, short down), a take-profit toward the entry (long down, short up): the
+    rounded `(stop_loss, take_profit)` the order carries, or why one is refused.
     """
     stop = proposal.stop_loss
     if stop is not None:
@@ -415,7 +421,7 @@ def _check_protection(  # noqa: PLR0911 - one return per rule
             return _wrong_side(symbol, "take_profit", target, "above", reference_name, entry)
         if not is_buy and target >= entry:
             return _wrong_side(symbol, "take_profit", target, "below", reference_name, entry)
-    return None
+    return stop, target
 
 
 def _wrong_side(  # noqa: PLR0917 - a refusal names all of these, in the order of its message

@@ -182,13 +182,6 @@ class PositionBook(Protocol):
         ...
 
 
-@attrs.frozen(kw_only=True)
-class _Protection:
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
-    trailing: TrailingStop | None = None
-
-
 # Outcomes of one placement, after the unknown ones were looked up.
 @attrs.frozen
 class _Placed:
@@ -296,7 +289,6 @@ class OrderExecutionManager:
         self._entry_exposure: dict[str, Decimal] = {}
         self._pending_exposure: dict[str, Decimal] = {}
         """Notional of the unfilled remainder of open entry orders, per order and per symbol."""
-        self._protection: dict[str, _Protection] = {}
         self._deadlines: list[tuple[datetime, int, str]] = []
         self._sequence = itertools.count()
         self._cancelling: dict[str, str] = {}
@@ -479,18 +471,9 @@ class OrderExecutionManager:
         checked = check_pre_trade(order, instrument, snapshot.unwrap(), self._config)
         if isinstance(checked, Failure):
             return await self._refuse(checked.failure())
+        # The order carries its stop-loss and take-profit (rounded by `plan_order`): they reach
+        # the position its first fill opens even after a restart reloaded it from the store.
         order = attrs.evolve(order, position_id=order.id)
-        if proposal.stop_loss is not None or proposal.take_profit is not None:
-            side = order.side.position_side
-            tick = instrument.tick_size
-            self._protection[order.id] = _Protection(
-                stop_loss=None
-                if proposal.stop_loss is None
-                else round_stop_loss(proposal.stop_loss, side, tick),
-                take_profit=None
-                if proposal.take_profit is None
-                else round_take_profit(proposal.take_profit, side, tick),
-            )
         self._reserve(order, instrument)
         return await self._send(order, started=started)
 
@@ -937,7 +920,6 @@ class OrderExecutionManager:
         exposure = self._entry_exposure.pop(order.id, ZERO)
         if exposure:
             self._pending_exposure[order.symbol] -= exposure
-        self._protection.pop(order.id, None)
 
     def _release(self, order_id: str) -> None:
         reservation = self._reservations.pop(order_id, None)
@@ -1227,7 +1209,6 @@ class OrderExecutionManager:
                     transition = rejected.unwrap()
                     self._put(transition.order)
                     await self._store(transition.events, orders=(transition.order,))
-                self._protection.pop(order.id, None)
                 final = self._book.get(order.id) or current
                 return ExecutionResult.of_order(
                     final, success=False, reason=failure.kind.value, message=str(failure)
@@ -1338,11 +1319,8 @@ class OrderExecutionManager:
         position_id = order.position_id or (order.id if order.role is _ENTRY else None)
         if position_id is None:
             return
-        if order.status.is_terminal:
-            if order.role is _ENTRY:
-                self._protection.pop(order.id, None)
-            elif order.role is _EXIT:
-                self._closing.discard(position_id)
+        if order.status.is_terminal and order.role is _EXIT:
+            self._closing.discard(position_id)
         if positions or order.status.is_terminal:
             await self._sync_contingent(position_id)
 
@@ -1350,17 +1328,10 @@ class OrderExecutionManager:
         self, tracker: PositionBook, order: Order, fill: Fill, now: datetime
     ) -> Result[PositionChange, Refusal]:
         if order.role is _ENTRY:
-            protection = self._protection.get(order.id)
-            if protection is None:
-                return Success(tracker.apply_entry_fill(order, fill, at=now))
+            # The levels travel with the order (persisted with it), not in this process.
             return Success(
                 tracker.apply_entry_fill(
-                    order,
-                    fill,
-                    at=now,
-                    stop_loss=protection.stop_loss,
-                    take_profit=protection.take_profit,
-                    trailing=protection.trailing,
+                    order, fill, at=now, stop_loss=order.stop_loss, take_profit=order.take_profit
                 )
             )
         return tracker.apply_exit_fill(order, fill, at=now)
@@ -1458,7 +1429,6 @@ class OrderExecutionManager:
             self._put(transition.order)
             await self._store(transition.events, orders=(transition.order,))
         self._release(order.id)
-        self._protection.pop(order.id, None)
 
     async def _cancel_quietly(self, order: Order, reason: str) -> None:
         """Cancel an order of ours as a follow-up; a failure is an alert, not an exception."""

@@ -12,7 +12,9 @@ the scenario's `FakeClock`) and plays, from `random.Random(seed)`:
   the test may arm one fault of the server's own kit for the Kraken method that call sends --
   Cloudflare's HTML 502 / 520 pages and `EService:Unavailable` (nothing processed), and
   accept-then-drop on AddOrder, AmendOrder and CancelOrder (the order is placed / moved /
-  cancelled, the connection closes without an answer);
+  cancelled, the connection closes without an answer); in a fifth of the scenarios, once,
+  accept-then-hang past the client timeout on one of those writes (done, then no answer: the
+  venue here is the kit's `kraken` venue with a `CLIENT_TIMEOUT` of 0.25 s, so a hang is cheap);
 - monitoring passes, cancels of entries, full and partial closes and stop moves;
 - Kraken's holding of untriggered stops in half the scenarios (the take-profit is then watched);
 - then the faults stop, the monitor settles, a `reconcile()` runs and the monitor settles again.
@@ -27,10 +29,9 @@ it was accepted, nothing contingent alive after its position closed, the book ma
 exchange. A failure that matches a bug already reported in that suite (`KNOWN_BUGS` there) is
 counted, not failed, unless `FAULT_STRICT=1`.
 
-Not injected: slow answers past the client timeout (`Fault.slow` / `accept_then_hang` wait in real
-time, 15 s with the default `KrakenTimeouts`: too dear for hundreds of scenarios; the unit tests of
-the adapter cover the timeout path), and concurrent flows (over real sockets their interleaving
-is not replayable from a seed).
+Not injected: `Fault.slow` past the client timeout (the server would act after the client gave
+up, at a real-time moment no seed fixes), and concurrent flows (over real sockets their
+interleaving is not replayable from a seed).
 
 Replay one seed, narrated:
 
@@ -54,8 +55,13 @@ import attrs
 import pytest
 from returns.result import Result
 
-from adapters.kraken.testing.server import Fault, KrakenTestServer
+from adapters.kraken.exchange import KrakenTimeouts
+from adapters.kraken.testing import local_kraken
+from adapters.kraken.testing.server import ENGINE_TIERS, Fault, KrakenTestServer
+from adapters.memory.clock import FakeClock
+from adapters.memory.engine_types import EngineConfig
 from adapters.memory.faults import Faults
+from execution_core.config import RateLimitTier
 from execution_core.domain.instruments import Instrument
 from execution_core.domain.orders import Order
 from execution_core.ports import (
@@ -69,7 +75,7 @@ from execution_core.ports import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scenario kit lives beside this file
 import test_fault_injection as suite  # the fault suite's scenario steps and invariant checks
-from scenarios import KrakenVenue, VenueOptions, World, kraken_venue, scenario
+from scenarios import CountingExchange, KrakenVenue, Venue, VenueOptions, World, scenario
 
 SCENARIOS = int(os.environ.get("KRAKEN_FAULT_SCENARIOS", "200"))
 SEED_BASE = int(os.environ.get("KRAKEN_FAULT_SEED_BASE", "0"))
@@ -88,6 +94,11 @@ FAULT_KINDS: tuple[tuple[str, Fault, tuple[str, ...]], ...] = (
     ("accept-then-drop", Fault.accept_then_drop(), WRITES),
 )
 PROBABILITIES = (0.05, 0.1, 0.2, 0.35)
+CLIENT_TIMEOUT = 0.25
+"""Seconds the adapter waits for a whole call here (default 15): one hang costs that, really."""
+HANG = "accept-then-hang past the client timeout"
+HANG_SHARE = 0.2
+"""The share of scenarios that arm a hang; each fires at most once (it costs real time)."""
 PORT_METHODS: Mapping[str, tuple[str, ...]] = {
     "place_order": ("AddOrder",),
     "amend_order": ("AmendOrder",),
@@ -115,6 +126,8 @@ class KrakenFaults:
     def arm(self, name: str, fault: Fault, probability: float, methods: tuple[str, ...]) -> None:
         self.armed.append((name, fault, probability, methods))
 
+    hangs_left: int = 0
+
     def before(self, port_method: str) -> None:
         """Maybe arm one fault on the server for the next Kraken call of this port call."""
         self.calls[port_method] += 1
@@ -124,6 +137,10 @@ class KrakenFaults:
         for name, fault, probability, methods in self.armed:
             targets = [m for m in candidates if m in methods]
             if targets and self.rng.random() < probability:
+                if name == HANG:
+                    if not self.hangs_left:
+                        continue
+                    self.hangs_left -= 1
                 method = self.rng.choice(targets)
                 self.server.inject(attrs.evolve(fault, method=method, times=1))
                 self.fired.append(f"{port_method}#{self.calls[port_method]} {method}: {name}")
@@ -240,13 +257,59 @@ class KrakenPlayed(suite.Played):
 
 
 def arm(rng: random.Random, faults: KrakenFaults) -> list[str]:
-    """One to four kinds of server fault, each with a random probability per call."""
+    """One to four kinds of server fault, each with a random probability per call; maybe a hang."""
     armed: list[str] = []
     for name, fault, methods in rng.sample(FAULT_KINDS, rng.randint(1, len(FAULT_KINDS))):
         probability = rng.choice(PROBABILITIES)
         faults.arm(name, fault, probability, methods)
         armed.append(f"{name} p={probability}")
+    if rng.random() < HANG_SHARE:
+        probability = rng.choice(PROBABILITIES)
+        faults.arm(HANG, Fault.accept_then_hang(CLIENT_TIMEOUT + 0.2), probability, WRITES)
+        faults.hangs_left = 1
+        armed.append(f"{HANG} p={probability} (once)")
     return armed
+
+
+class ShortTimeoutKrakenVenue(KrakenVenue):
+    """The kit's `kraken` venue with a client timeout of `CLIENT_TIMEOUT` (a hang is cheap)."""
+
+    @classmethod
+    async def create(cls, options: VenueOptions, clock: FakeClock) -> KrakenVenue:
+        tier = RateLimitTier.STARTER
+        server = KrakenTestServer(
+            instruments=list(options.instruments),
+            tier=tier,
+            engine_config=EngineConfig(
+                tier=ENGINE_TIERS[tier],
+                hold_untriggered=options.hold_untriggered,
+                enforce_rate_limit=options.rate_limited,
+            ),
+            clock=clock,
+            seed=options.seed,
+        )
+        venue = cls(server)
+        try:
+            await venue._stack.enter_async_context(server)
+            rig = await venue._stack.enter_async_context(
+                local_kraken(
+                    server=server,
+                    tier=tier,
+                    balances={},
+                    timeouts=KrakenTimeouts(connect=1.0, total=CLIENT_TIMEOUT),
+                )
+            )
+        except BaseException:
+            await venue._stack.aclose()
+            raise
+        venue.kraken = rig.exchange
+        venue.counting = CountingExchange(rig.exchange)
+        return venue
+
+
+async def kraken_venue(options: VenueOptions, clock: FakeClock) -> Venue:
+    """The local Kraken with a short client timeout."""
+    return await ShortTimeoutKrakenVenue.create(options, clock)
 
 
 async def play(seed: int) -> KrakenPlayed:

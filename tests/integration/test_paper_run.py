@@ -300,3 +300,24 @@ def test_a_seeded_run_prints_the_same_report_whatever_the_hash_seed() -> None:
     first, second = report("0"), report("2")
     assert "result:" in first
     assert first == second
+
+
+def test_the_pacer_prices_amends_so_the_exchange_never_refuses_one_for_its_rate_limit() -> None:
+    # The pacer once aged orders from their creation, while Kraken ages them from the last
+    # amendment: trailing-stop amendments were then refused with EOrder:Rate limit exceeded.
+    import os  # noqa: PLC0415 - only these tests start processes
+    import subprocess  # noqa: PLC0415 - ditto
+    import sys  # noqa: PLC0415 - ditto
+
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters.paper", "--seed", "7"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+        timeout=120,
+    )
+
+    assert done.returncode == 0
+    assert "result: all invariants hold" in done.stdout
+    assert "Rate limit exceeded" not in done.stdout

@@ -947,9 +947,13 @@ class OrderExecutionManager:
         return orders.limit_order_timeout_seconds
 
     def _age(self, order: Order) -> float:
-        if order.created_at is None:
+        # Kraken prices an amend or cancel by the time since the order was created OR LAST
+        # AMENDED. The order's last change (`updated_at`) is never older than that, so the
+        # cost estimated from it is never below Kraken's: the pacer errs on the safe side.
+        since = order.updated_at or order.created_at
+        if since is None:
             return 0.0
-        return (self._clock.now() - order.created_at).total_seconds()
+        return (self._clock.now() - since).total_seconds()
 
     # ----------------------------------------------------------------------- storing
     async def _persist(self, unit: UnitOfWork, *, keep_on_failure: bool = True) -> bool:

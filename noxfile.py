@@ -111,9 +111,8 @@ def paper(session: nox.Session) -> None:
 
     Prints proposals, orders, fills, fees, positions with P&L net of fees, balances and the
     invariant checks; fails when an invariant breaks. Options pass through:
-    `nox -s paper -- --proposals 500 --seed 3` (docs/paper-trading.md). PYTHONHASHSEED is
-    pinned so that any seed replays byte for byte: PositionTracker amends trailing stops in the
-    order of a set of ids, which varies with the hash seed (remove the pin once it does not).
+    `nox -s paper -- --proposals 500 --seed 3` (docs/paper-trading.md). A seed replays byte
+    for byte, whatever the hash seed.
     """
     _install(session)
-    session.run("python", "-m", "adapters.paper", *session.posargs, env={"PYTHONHASHSEED": "0"})
+    session.run("python", "-m", "adapters.paper", *session.posargs)

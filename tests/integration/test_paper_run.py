@@ -1,9 +1,8 @@
 """The paper-trading run (`python -m adapters.paper`): deterministic per seed, every proposal
 accounted for, the invariants checked, the numbers consistent with what the store holds.
 
-Seed 11 with 30 proposals is used throughout: its run does not depend on the iteration order of
-hash-seeded sets (see docs/paper-trading.md, "Replaying a seed"), so its figures are the same in
-every process.
+Seed 11 with 30 proposals is used throughout; its figures are the same in every process (see
+docs/paper-trading.md, "Replaying a seed").
 """
 
 from __future__ import annotations

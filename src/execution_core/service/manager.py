@@ -297,7 +297,9 @@ class OrderExecutionManager:
         self._in_close: set[str] = set()
         """Positions being closed: their contingent orders are not re-placed meanwhile."""
         self._dust_reported: dict[str, Decimal] = {}
-        self._watched_targets: set[str] = set()
+        self._watched_targets: dict[str, None] = {}
+        # Insertion-ordered (not a set): watched exits go out in the same order whatever the
+        # hash seed, so a seeded run replays exactly.
         """Positions whose take-profit the exchange could not hold beside the stop (Kraken spot
         holds the base for an untriggered stop): the monitor closes them at the target."""
         self._backlog: deque[UnitOfWork] = deque()
@@ -1494,7 +1496,7 @@ class OrderExecutionManager:
             for order in linked:
                 await self._cancel_quietly(order, "position closed")
             self._dust_reported.pop(position_id, None)
-            self._watched_targets.discard(position_id)
+            self._watched_targets.pop(position_id, None)
             self._unprotected.pop(position_id, None)
             return
         instrument = self._instruments.by_symbol.get(position.symbol)
@@ -1514,7 +1516,7 @@ class OrderExecutionManager:
                     await self._cancel_quietly(existing, "nothing left to protect")
                 continue
             if role is _TARGET and existing is None and not self._take_profit_at_exchange:
-                self._watched_targets.add(position_id)
+                self._watched_targets[position_id] = None
             watched = role is _TARGET and position_id in self._watched_targets
             if target < minimum or (existing is None and watched):
                 continue
@@ -1616,7 +1618,7 @@ class OrderExecutionManager:
         ):
             # Kraken spot holds the base for the untriggered stop: the target cannot rest beside
             # it. The monitor watches the target instead and exits when the price reaches it.
-            self._watched_targets.add(position.id)
+            self._watched_targets[position.id] = None
             await self._alert(
                 "contingent",
                 "info",
@@ -1662,7 +1664,7 @@ class OrderExecutionManager:
             return False
         for target in targets:
             if target.position_id is not None:
-                self._watched_targets.add(target.position_id)
+                self._watched_targets[target.position_id] = None
             await self._cancel_quietly(target, "its funds are needed for a stop-loss")
         await self._refresh(targets)
         await self._alert(
@@ -1747,7 +1749,7 @@ class OrderExecutionManager:
         for position_id in list(self._watched_targets):
             position = self._tracker.get(position_id)
             if position is None or not position.is_open:
-                self._watched_targets.discard(position_id)
+                self._watched_targets.pop(position_id, None)
                 continue
             by_symbol.setdefault(position.symbol, []).append(position)
         closed = 0
@@ -1768,7 +1770,7 @@ class OrderExecutionManager:
                     closed += 1
                     if isinstance(result, ExecutionResult) and _refused_for_good(result):
                         # Sending the same exit every pass would not change the answer.
-                        self._watched_targets.discard(position.id)
+                        self._watched_targets.pop(position.id, None)
                         await self._alert(
                             "contingent",
                             "critical",

@@ -57,7 +57,7 @@ import os
 import random
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
@@ -741,27 +741,33 @@ KNOWN_HITS: Counter[str] = Counter()
 CHUNKS_RUN: list[range] = []
 
 
-@pytest.mark.parametrize("seeds", seed_chunks(), ids=lambda s: f"seeds-{s.start}-{s.stop - 1}")
-async def test_randomized_fault_scenarios_keep_every_invariant(seeds: range) -> None:
-    CHUNKS_RUN.append(seeds)
+async def run_seed_chunk(
+    seeds: range,
+    play_one: Callable[[int], Awaitable[object]],
+    *,
+    replay: str | None,
+    known_hits: Counter[str],
+    label: str = "",
+) -> None:
+    """Play every seed; fail naming the seeds that broke an invariant, count known bugs."""
     failures: list[str] = []
     known: Counter[str] = Counter()
     for seed in seeds:
-        if REPLAY is not None:
+        if replay is not None:
             print(f"seed {seed}:")  # noqa: T201 - the replay narrates the scenario
         try:
-            await play(seed)
+            await play_one(seed)
         except ScenarioFailed as failed:
             bug = known_bug(failed)
             if bug is None:
                 failures.append(str(failed))
             else:
                 known[bug] += 1
-                if REPLAY is not None:
+                if replay is not None:
                     print(f"known bug: {bug}\n{failed}")  # noqa: T201 - the replay says why
         except Exception as error:  # noqa: BLE001 - a crash fails its seed, by name
-            failures.append(f"seed {seed}: crashed: {type(error).__name__}: {error}")
-    KNOWN_HITS.update(known)
+            failures.append(f"seed {seed}{label}: crashed: {type(error).__name__}: {error}")
+    known_hits.update(known)
     if failures:
         seeds_failed = ", ".join(f.split(":", 1)[0] for f in failures)
         also = f"\n(known bugs hit as well: {dict(known)})" if known else ""
@@ -773,6 +779,22 @@ async def test_randomized_fault_scenarios_keep_every_invariant(seeds: range) -> 
         )
 
 
+def report_known_hits(chunks_run: list[range], known_hits: Counter[str]) -> None:
+    """XFAIL (visible in pytest's -ra summary) with how often each known bug broke a scenario."""
+    if not chunks_run:
+        pytest.skip("no scenario chunk ran in this session")
+    if known_hits:
+        ran = sum(len(chunk) for chunk in chunks_run)
+        hits = "; ".join(f"{bug}: {n}" for bug, n in sorted(known_hits.items()))
+        pytest.xfail(f"known bugs broke {sum(known_hits.values())} of {ran} scenarios ({hits})")
+
+
+@pytest.mark.parametrize("seeds", seed_chunks(), ids=lambda s: f"seeds-{s.start}-{s.stop - 1}")
+async def test_randomized_fault_scenarios_keep_every_invariant(seeds: range) -> None:
+    CHUNKS_RUN.append(seeds)
+    await run_seed_chunk(seeds, play, replay=REPLAY, known_hits=KNOWN_HITS)
+
+
 def test_a_default_run_covers_at_least_a_thousand_seeded_scenarios() -> None:
     if REPLAY is not None or "FAULT_SCENARIOS" in os.environ:
         pytest.skip("the seed range was chosen by hand")
@@ -782,12 +804,7 @@ def test_a_default_run_covers_at_least_a_thousand_seeded_scenarios() -> None:
 def test_the_run_reports_the_known_bugs_its_scenarios_hit() -> None:
     # Runs after the chunks (file order): shows in pytest's -ra summary how often each known bug
     # broke a scenario this run, so a quarantined bug never goes out of sight.
-    if not CHUNKS_RUN:
-        pytest.skip("no scenario chunk ran in this session")
-    if KNOWN_HITS:
-        ran = sum(len(chunk) for chunk in CHUNKS_RUN)
-        hits = "; ".join(f"{bug}: {n}" for bug, n in sorted(KNOWN_HITS.items()))
-        pytest.xfail(f"known bugs broke {sum(KNOWN_HITS.values())} of {ran} scenarios ({hits})")
+    report_known_hits(CHUNKS_RUN, KNOWN_HITS)
 
 
 # --------------------------------------------------------------------------- the bugs it found

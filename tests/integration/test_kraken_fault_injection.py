@@ -386,33 +386,7 @@ CHUNKS_RUN: list[range] = []
 @pytest.mark.parametrize("seeds", seed_chunks(), ids=lambda s: f"seeds-{s.start}-{s.stop - 1}")
 async def test_randomized_kraken_fault_scenarios_keep_every_invariant(seeds: range) -> None:
     CHUNKS_RUN.append(seeds)
-    failures: list[str] = []
-    known: Counter[str] = Counter()
-    for seed in seeds:
-        if REPLAY is not None:
-            print(f"seed {seed}:")  # noqa: T201 - the replay narrates the scenario
-        try:
-            await play(seed)
-        except suite.ScenarioFailed as failed:
-            bug = suite.known_bug(failed)
-            if bug is None:
-                failures.append(str(failed))
-            else:
-                known[bug] += 1
-                if REPLAY is not None:
-                    print(f"known bug: {bug}\n{failed}")  # noqa: T201 - the replay says why
-        except Exception as error:  # noqa: BLE001 - a crash fails its seed, by name
-            failures.append(f"seed {seed} (kraken): crashed: {type(error).__name__}: {error}")
-    KNOWN_HITS.update(known)
-    if failures:
-        seeds_failed = ", ".join(f.split(":", 1)[0] for f in failures)
-        also = f"\n(known bugs hit as well: {dict(known)})" if known else ""
-        pytest.fail(
-            f"{len(failures)} of {len(seeds)} scenarios broke an invariant ({seeds_failed}):\n\n"
-            + "\n\n".join(failures[:3])
-            + also,
-            pytrace=False,
-        )
+    await suite.run_seed_chunk(seeds, play, replay=REPLAY, known_hits=KNOWN_HITS, label=" (kraken)")
 
 
 def test_a_default_run_covers_at_least_two_hundred_kraken_scenarios() -> None:
@@ -422,9 +396,4 @@ def test_a_default_run_covers_at_least_two_hundred_kraken_scenarios() -> None:
 
 
 def test_the_kraken_run_reports_the_known_bugs_its_scenarios_hit() -> None:
-    if not CHUNKS_RUN:
-        pytest.skip("no scenario chunk ran in this session")
-    if KNOWN_HITS:
-        ran = sum(len(chunk) for chunk in CHUNKS_RUN)
-        hits = "; ".join(f"{bug}: {n}" for bug, n in sorted(KNOWN_HITS.items()))
-        pytest.xfail(f"known bugs broke {sum(KNOWN_HITS.values())} of {ran} scenarios ({hits})")
+    suite.report_known_hits(CHUNKS_RUN, KNOWN_HITS)

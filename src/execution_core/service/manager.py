@@ -735,14 +735,7 @@ class OrderExecutionManager:
                 f"amendment {amendment} of order {order.id}: every answer was lost ({failure}) "
                 "and the order could not be read; the exchange may hold the new values"
             )
-            self._stats.alert()
-            now = self._clock.now()
-            await self._store(
-                (
-                    OrderNeedsReconciliation(order_id=order.id, reason=message, at=now),
-                    AlertRaised(source="amend", severity="error", message=message, at=now),
-                )
-            )
+            await self._flag(order.id, "amend", "error", message)
             return False
         return (
             (amendment.size is None or report.size == amendment.size)
@@ -1022,6 +1015,26 @@ class OrderExecutionManager:
         await self._publish(unit.events)
         return stored
 
+    async def _flag(
+        self,
+        order_id: str,
+        source: str,
+        severity: str,
+        message: str,
+        *,
+        alert: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Mark an order for reconciliation and raise the alert that says why, in one unit."""
+        self._stats.alert()
+        now = at or self._clock.now()
+        await self._store(
+            (
+                OrderNeedsReconciliation(order_id=order_id, reason=message, at=now),
+                AlertRaised(source=source, severity=severity, message=alert or message, at=now),
+            )
+        )
+
     async def _alert(self, source: str, severity: str, message: str) -> None:
         self._stats.alert()
         await self._store(
@@ -1224,13 +1237,7 @@ class OrderExecutionManager:
                     f"placement outcome unknown ({failure}) and the lookup failed ({lookup}); "
                     "the order stays SUBMITTED until the monitor finds it"
                 )
-                self._stats.alert()
-                await self._store(
-                    (
-                        OrderNeedsReconciliation(order_id=order.id, reason=message, at=now),
-                        AlertRaised(source="placement", severity="error", message=message, at=now),
-                    )
-                )
+                await self._flag(order.id, "placement", "error", message, at=now)
                 return ExecutionResult.of_order(
                     current, success=False, reason=RetryClass.OUTCOME_UNKNOWN.value, message=message
                 )
@@ -1364,14 +1371,7 @@ class OrderExecutionManager:
             f"order {current.id} ({current.exchange_order_id}) is unknown to the exchange: "
             "marked cancelled; check the account"
         )
-        self._stats.alert()
-        now = self._clock.now()
-        await self._store(
-            (
-                OrderNeedsReconciliation(order_id=current.id, reason=message, at=now),
-                AlertRaised(source="monitor", severity="critical", message=message, at=now),
-            )
-        )
+        await self._flag(current.id, "monitor", "critical", message)
         await self._cancel_locally(current, "vanished at the exchange")
         return True
 
@@ -1451,20 +1451,14 @@ class OrderExecutionManager:
             )
 
     async def _order_failure(self, order_id: str, error: BaseException) -> None:
-        self._stats.alert()
         self._needs_reconcile = True
-        now = self._clock.now()
         message = f"{type(error).__name__}: {error}"
-        await self._store(
-            (
-                OrderNeedsReconciliation(order_id=order_id, reason=message, at=now),
-                AlertRaised(
-                    source="monitor",
-                    severity="error",
-                    message=f"handling order {order_id} failed: {message}",
-                    at=now,
-                ),
-            )
+        await self._flag(
+            order_id,
+            "monitor",
+            "error",
+            message,
+            alert=f"handling order {order_id} failed: {message}",
         )
 
     async def _on_task_failure(self, name: str, error: Exception) -> None:
